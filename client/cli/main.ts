@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+/**
+ * The facewire command line. Commands are added here as the product grows; each one is a
+ * module under client/cli/ loaded on demand so `facewire --help` stays instant.
+ */
+import { readFileSync } from 'node:fs'
+
+interface Command {
+  summary: string
+  run: (args: string[]) => Promise<number>
+}
+
+const COMMANDS: Record<string, Command> = {
+  serve: {
+    summary: 'run the server (configured by environment variables, see docs/configuration.md)',
+    run: async () => {
+      await import('../../server/main.js')
+      return 0
+    },
+  },
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+  return pkg.version
+}
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(10)} ${command.summary}`)
+  return [
+    'usage: facewire <command> [options]',
+    '',
+    'commands:',
+    ...lines,
+    '',
+    '  --version  print the version',
+  ].join('\n')
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n')
+    return name === undefined ? 2 : 0
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(version() + '\n')
+    return 0
+  }
+  const command = COMMANDS[name]
+  if (command === undefined) {
+    process.stderr.write(`facewire: unknown command '${name}'\n\n${usage()}\n`)
+    return 2
+  }
+  return command.run(rest)
+}
+
+const code = await runCli(process.argv.slice(2))
+if (code !== 0) process.exitCode = code

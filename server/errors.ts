@@ -1,0 +1,75 @@
+/**
+ * The error catalogue: every error facewire puts on the wire has a stable code, an HTTP status
+ * (REST and pre-upgrade answers) and a WebSocket close code (null: answer the message, keep the
+ * stream open). docs/errors.md lists the same codes; a test keeps the two in sync.
+ */
+export const ERRORS = {
+  ERR_CONFIG_INVALID: {
+    http: 500,
+    close: null,
+    message: 'configuration is invalid',
+  },
+  ERR_TRANSPORT_NATIVE_MISSING: {
+    http: 500,
+    close: null,
+    message: 'the native uWebSockets.js engine did not load',
+  },
+  ERR_NOT_FOUND: { http: 404, close: null, message: 'no such route or resource' },
+  ERR_METHOD_NOT_ALLOWED: { http: 405, close: null, message: 'method not allowed on this route' },
+  ERR_BODY_TOO_LARGE: { http: 413, close: 1009, message: 'request body is too large' },
+  ERR_NOT_READY: { http: 503, close: 1013, message: 'the server is not ready yet' },
+  ERR_SHUTTING_DOWN: { http: 503, close: 1001, message: 'the server is shutting down' },
+  ERR_INTERNAL: { http: 500, close: 1011, message: 'internal error' },
+} as const satisfies Record<string, { http: number; close: number | null; message: string }>
+
+export type ErrorCode = keyof typeof ERRORS
+
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[]
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERRORS, value)
+}
+
+/** The one error class. `message` is safe to show a client; `cause` is for logs only. */
+export class FacewireError extends Error {
+  readonly code: ErrorCode
+  readonly http: number
+  readonly close: number | null
+  readonly details: Readonly<Record<string, unknown>> | undefined
+
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    options?: { cause?: unknown; details?: Record<string, unknown> },
+  ) {
+    super(message ?? ERRORS[code].message, options?.cause === undefined ? {} : { cause: options.cause })
+    this.name = 'FacewireError'
+    this.code = code
+    this.http = ERRORS[code].http
+    this.close = ERRORS[code].close
+    this.details = options?.details === undefined ? undefined : Object.freeze({ ...options.details })
+  }
+}
+
+export function isFacewireError(value: unknown): value is FacewireError {
+  return value instanceof FacewireError
+}
+
+/** Any thrown value as a catalogue error; unknown errors become ERR_INTERNAL with the cause kept. */
+export function toFacewireError(value: unknown): FacewireError {
+  if (value instanceof FacewireError) return value
+  return new FacewireError('ERR_INTERNAL', undefined, { cause: value })
+}
+
+/** What a client sees: never the cause, never a stack. */
+export interface WireError {
+  code: ErrorCode
+  message: string
+  details?: Readonly<Record<string, unknown>>
+}
+
+export function toWireError(error: FacewireError): WireError {
+  return error.details === undefined
+    ? { code: error.code, message: error.message }
+    : { code: error.code, message: error.message, details: error.details }
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+/**
+ * The process entry point: the only place that reads the environment, handles signals and calls
+ * process.exit. Everything else receives what it needs as arguments.
+ */
+import { randomBytes } from 'node:crypto'
+import { pino } from 'pino'
+import { createApp } from './app.js'
+import { parseConfig, type Config } from './config.js'
+import { FacewireError } from './errors.js'
+import { createLogger } from './logger.js'
+
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  let config: Config
+  try {
+    config = parseConfig(env)
+  } catch (error) {
+    // No logger yet: the configuration that would choose its level is what failed.
+    const message = error instanceof Error ? error.message : String(error)
+    process.stderr.write(`facewire: ${message}\n`)
+    process.exitCode = 78 // EX_CONFIG
+    return
+  }
+  const logger = createLogger({ level: config.logLevel, destination: pino.destination({ sync: true }) })
+  if (config.jwtSecret === undefined) {
+    config = Object.freeze({ ...config, jwtSecret: randomBytes(48).toString('base64') })
+    logger.warn(
+      { variable: 'FACEWIRE_JWT_SECRET' },
+      'config.dev_secret: FACEWIRE_JWT_SECRET is unset; generated a random secret for this process only. Tokens will not survive a restart. Set FACEWIRE_JWT_SECRET (NODE_ENV=production refuses to start without it).',
+    )
+  }
+
+  let app
+  try {
+    app = createApp({ config, logger })
+  } catch (error) {
+    if (error instanceof FacewireError) {
+      logger.fatal({ code: error.code, details: error.details, err: error.cause }, error.message)
+    } else {
+      logger.fatal({ err: error }, 'server.start_failed')
+    }
+    process.exitCode = 1
+    return
+  }
+  logger.info(
+    { engine: app.engine },
+    `transport.engine: ${app.engine.name} ${app.engine.version} (native ${app.engine.binary})`,
+  )
+
+  let stopping = false
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return
+    stopping = true
+    logger.info({ signal }, 'server.signal')
+    // A hard bound on exit, whatever shutdown does.
+    setTimeout(() => {
+      logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'server.shutdown_timeout')
+      process.exit(1)
+    }, config.shutdownTimeoutMs + 1000).unref()
+    void app.shutdown().then(({ drained }) => {
+      logger.flush()
+      process.exit(drained ? 0 : 1)
+    })
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+
+  try {
+    await app.listen()
+  } catch (error) {
+    logger.fatal({ err: error, host: config.host, port: config.port }, 'server.listen_failed')
+    process.exitCode = 1
+    await app.shutdown(0)
+    process.exit(1)
+  }
+}
+
+await main()

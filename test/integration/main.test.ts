@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { test } from 'node:test'
+import { httpRequest } from '../helpers/http.js'
+
+const mainPath = fileURLToPath(new URL('../../server/main.js', import.meta.url))
+
+interface Child {
+  child: ChildProcess
+  lines: Record<string, unknown>[]
+  stderr: () => string
+  waitFor: (msg: RegExp) => Promise<Record<string, unknown>>
+}
+
+function startMain(env: Record<string, string>): Child {
+  const child = spawn(process.execPath, [mainPath], {
+    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const lines: Record<string, unknown>[] = []
+  const waiters: { msg: RegExp; resolve: (line: Record<string, unknown>) => void }[] = []
+  let buffered = ''
+  let stderr = ''
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8')
+    let newline
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = JSON.parse(buffered.slice(0, newline)) as Record<string, unknown>
+      buffered = buffered.slice(newline + 1)
+      lines.push(line)
+      for (const waiter of [...waiters]) {
+        if (waiter.msg.test(String(line['msg']))) {
+          waiters.splice(waiters.indexOf(waiter), 1)
+          waiter.resolve(line)
+        }
+      }
+    }
+  })
+  return {
+    child,
+    lines,
+    stderr: () => stderr,
+    waitFor: (msg) => {
+      const seen = lines.find((line) => msg.test(String(line['msg'])))
+      if (seen !== undefined) return Promise.resolve(seen)
+      return new Promise((resolve) => waiters.push({ msg, resolve }))
+    },
+  }
+}
+
+test('the server names the native uWS engine at startup and exits 0 on SIGTERM', async (t) => {
+  const server = startMain({ FACEWIRE_JWT_SECRET: 'a-secret-that-is-long-enough-for-tests-1234' })
+  t.after(() => server.child.kill('SIGKILL'))
+  const engine = await server.waitFor(/^transport\.engine/)
+  assert.match(String(engine['msg']), /uWebSockets\.js .*native uws_linux_x64_\d+\.node/)
+  assert.equal((engine['engine'] as { native: boolean }).native, true)
+  const listening = await server.waitFor(/^server\.listening$/)
+  const port = Number(listening['port'])
+  assert.equal((await httpRequest(port, '/health')).status, 200)
+  assert.equal((await httpRequest(port, '/ready')).status, 200)
+
+  server.child.kill('SIGTERM')
+  const [code] = (await once(server.child, 'exit')) as [number | null]
+  assert.equal(code, 0)
+  const stopped = server.lines.find((line) => line['msg'] === 'server.stopped')
+  assert.equal(stopped?.['drained'], true)
+})
+
+test('without FACEWIRE_JWT_SECRET in development a secret is generated with a warning that shows no secret', async (t) => {
+  const server = startMain({})
+  t.after(() => server.child.kill('SIGKILL'))
+  const warning = await server.waitFor(/^config\.dev_secret/)
+  assert.equal(warning['level'], 40)
+  await server.waitFor(/^server\.listening$/)
+  server.child.kill('SIGINT')
+  const [code] = (await once(server.child, 'exit')) as [number | null]
+  assert.equal(code, 0)
+})
+
+test('bad config exits non-zero with a message naming the variable', async () => {
+  const server = startMain({ PORT: 'http' })
+  const [code] = (await once(server.child, 'exit')) as [number | null]
+  assert.equal(code, 78)
+  assert.match(server.stderr(), /PORT: must be a number/)
+})
+
+test('production without FACEWIRE_JWT_SECRET refuses to start', async () => {
+  const server = startMain({ NODE_ENV: 'production' })
+  const [code] = (await once(server.child, 'exit')) as [number | null]
+  assert.equal(code, 78)
+  assert.match(server.stderr(), /FACEWIRE_JWT_SECRET: required when NODE_ENV=production/)
+  assert.equal(
+    server.lines.some((line) => line['msg'] === 'server.listening'),
+    false,
+  )
+})

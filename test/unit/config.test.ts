@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { parseConfig } from '../../server/config.js'
+import { FacewireError } from '../../server/errors.js'
+
+function configError(env: Record<string, string>): FacewireError {
+  try {
+    parseConfig(env)
+  } catch (error) {
+    assert.ok(error instanceof FacewireError)
+    return error
+  }
+  assert.fail('parseConfig accepted an invalid environment')
+}
+
+test('an empty environment gives the documented defaults', () => {
+  const config = parseConfig({})
+  assert.equal(config.host, '127.0.0.1')
+  assert.equal(config.port, 8080)
+  assert.equal(config.dataDir, './data')
+  assert.equal(config.logLevel, 'info')
+  assert.equal(config.env, 'development')
+  assert.equal(config.jwtSecret, undefined)
+})
+
+test('the config is frozen', () => {
+  const config = parseConfig({ PORT: '9000' })
+  assert.equal(config.port, 9000)
+  assert.ok(Object.isFrozen(config))
+})
+
+test('a bad port fails with a message naming PORT', () => {
+  const error = configError({ PORT: 'eighty' })
+  assert.equal(error.code, 'ERR_CONFIG_INVALID')
+  assert.match(error.message, /PORT/)
+  assert.deepEqual(error.details?.['variables'], ['PORT'])
+})
+
+test('a port out of range fails with a message naming PORT', () => {
+  assert.match(configError({ PORT: '70000' }).message, /PORT: must be between 0 and 65535/)
+})
+
+test('an unknown log level fails with a message naming LOG_LEVEL', () => {
+  assert.match(configError({ LOG_LEVEL: 'loud' }).message, /LOG_LEVEL/)
+})
+
+test('every bad variable is named at once', () => {
+  const error = configError({ PORT: '-1', LOG_LEVEL: 'loud', FACEWIRE_SHUTDOWN_TIMEOUT_MS: '0' })
+  assert.deepEqual([...(error.details?.['variables'] as string[])].sort(), [
+    'FACEWIRE_SHUTDOWN_TIMEOUT_MS',
+    'LOG_LEVEL',
+    'PORT',
+  ])
+})
+
+test('a short JWT secret is refused', () => {
+  assert.match(configError({ FACEWIRE_JWT_SECRET: 'short' }).message, /FACEWIRE_JWT_SECRET/)
+})
+
+test('production refuses to start without FACEWIRE_JWT_SECRET', () => {
+  const error = configError({ NODE_ENV: 'production' })
+  assert.match(error.message, /FACEWIRE_JWT_SECRET: required when NODE_ENV=production/)
+})
+
+test('production accepts a configured secret', () => {
+  const secret = 'x'.repeat(40)
+  assert.equal(parseConfig({ NODE_ENV: 'production', FACEWIRE_JWT_SECRET: secret }).jwtSecret, secret)
+})
+
+test('empty strings count as unset', () => {
+  assert.equal(parseConfig({ PORT: '', HOST: '' }).port, 8080)
+})
