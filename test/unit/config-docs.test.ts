@@ -9,9 +9,9 @@ test('docs/configuration.md and .env.example name every configuration variable',
   const docs = await readFile(new URL('docs/configuration.md', root), 'utf8')
   const example = await readFile(new URL('.env.example', root), 'utf8')
   for (const name of CONFIG_VARIABLES) {
-    assert.match(docs, new RegExp(`\\| \`${name}\` \\|`), `${name} in docs/configuration.md`)
+    assert.match(docs, new RegExp(`^\\|\\s*\`${name}\`\\s*\\|`, 'm'), `${name} in docs/configuration.md`)
     assert.match(example, new RegExp(`^# ${name}=`, 'm'), `${name} in .env.example`)
   }
-  const documented = [...docs.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1])
+  const documented = [...docs.matchAll(/^\|\s*`([A-Z_]+)`\s*\|/gm)].map((m) => m[1])
   assert.deepEqual(documented.sort(), [...CONFIG_VARIABLES].sort(), 'no stale variables in the docs')
 })
