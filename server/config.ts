@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { z } from 'zod'
 import { FacewireError } from './errors.js'
 
@@ -8,6 +9,13 @@ const port = z.coerce
   .int('must be an integer')
   .min(0, 'must be between 0 and 65535')
   .max(65535, 'must be between 0 and 65535')
+
+const count = (min: number, max: number) =>
+  z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be an integer')
+    .min(min, `must be between ${min} and ${max}`)
+    .max(max, `must be between ${min} and ${max}`)
 
 const positiveMs = z.coerce
   .number({ error: 'must be a number of milliseconds' })
@@ -33,6 +41,12 @@ const envSchema = z.object({
     .min(1024, 'must be at least 1024')
     .max(64 * 1024 * 1024, 'must be at most 67108864')
     .default(8 * 1024 * 1024),
+  FACEWIRE_WORKERS: count(1, 256).optional(),
+  FACEWIRE_PIPELINE_QUEUE: count(0, 100_000).optional(),
+  FACEWIRE_PIPELINE_TIMEOUT_MS: positiveMs.default(10_000),
+  FACEWIRE_MAX_IMAGE_PIXELS: count(1, 1_000_000_000).default(40_000_000),
+  FACEWIRE_MAX_IMAGE_SIDE: count(1, 100_000).default(10_000),
+  FACEWIRE_MODELS_DIR: z.string().min(1, 'must not be empty').optional(),
 })
 
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -47,6 +61,15 @@ export interface Config {
   readonly logLevel: LogLevel
   readonly shutdownTimeoutMs: number
   readonly maxBodyBytes: number
+  /** Pipeline worker threads; default one per core. */
+  readonly workers: number
+  /** Images allowed to wait for a busy pipeline beyond the ones being processed. */
+  readonly pipelineQueue: number
+  readonly pipelineTimeoutMs: number
+  readonly maxImagePixels: number
+  readonly maxImageSide: number
+  /** Folder holding manifest.json and the ONNX files; undefined = the models shipped with facewire. */
+  readonly modelsDir: string | undefined
 }
 
 export const CONFIG_VARIABLES = Object.keys(envSchema.shape) as (keyof typeof envSchema.shape)[]
@@ -76,6 +99,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       { details: { variables: ['FACEWIRE_JWT_SECRET'] } },
     )
   }
+  const workers = e.FACEWIRE_WORKERS ?? availableParallelism()
   return Object.freeze({
     env: e.NODE_ENV,
     host: e.HOST,
@@ -85,5 +109,11 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.FACEWIRE_SHUTDOWN_TIMEOUT_MS,
     maxBodyBytes: e.FACEWIRE_MAX_BODY_BYTES,
+    workers,
+    pipelineQueue: e.FACEWIRE_PIPELINE_QUEUE ?? workers * 4,
+    pipelineTimeoutMs: e.FACEWIRE_PIPELINE_TIMEOUT_MS,
+    maxImagePixels: e.FACEWIRE_MAX_IMAGE_PIXELS,
+    maxImageSide: e.FACEWIRE_MAX_IMAGE_SIDE,
+    modelsDir: e.FACEWIRE_MODELS_DIR,
   })
 }

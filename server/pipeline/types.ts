@@ -1,0 +1,61 @@
+/** Shapes of what the pipeline returns; shared by the worker, the server and the CLI. */
+
+export interface Point {
+  x: number
+  y: number
+}
+
+/** Pixels of the decoded (EXIF-oriented) image. */
+export interface Box {
+  x: number
+  y: number
+  width: number
+  height: number
+}
+
+export interface QualitySummary {
+  /** Combined score in [0, 1]; see docs/models.md for the formula. */
+  score: number
+  /** Sub-scores in [0, 1]. */
+  factors: Record<string, number>
+  pose: { roll: number; yaw: number; pitch: number }
+}
+
+export interface AnalyzedFace {
+  box: Box
+  /** Detector confidence in [0, 1]. */
+  score: number
+  /** Five points in image pixels: left eye, right eye, nose tip, left and right mouth corner. */
+  landmarks: Point[]
+  quality: QualitySummary
+  /** L2-normalised embedding. */
+  embedding: Float32Array
+}
+
+export interface StageTimings {
+  decodeMs: number
+  detectMs: number
+  landmarksMs: number
+  alignMs: number
+  embedMs: number
+  totalMs: number
+}
+
+export interface FrameAnalysis {
+  width: number
+  height: number
+  faces: AnalyzedFace[]
+  timings: StageTimings
+}
+
+export interface AnalyzeOptions {
+  /** `all`: every plausible face (streams); `main`: only the most central large face (enrollment, eval). */
+  mode: 'all' | 'main'
+  maxFaces: number
+}
+
+/** What each worker receives at start. */
+export interface PipelineWorkerData {
+  modelsDir: string
+  limits: { maxPixels: number; maxSide: number }
+}
