@@ -1,0 +1,180 @@
+/**
+ * Image fixtures made at test time: synthetic pictures through sharp, and hostile or unsupported
+ * files written byte by byte (no binary fixtures in the repository).
+ */
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { deflateSync } from 'node:zlib'
+import sharp from 'sharp'
+import type { RgbImage } from '../../server/pipeline/vision/index.js'
+
+/** The shared photo folder (see ../shared/faces/README.md), or undefined when it is absent. */
+export function facesDir(): string | undefined {
+  // dist/test/helpers/images.js -> project root is three levels up.
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
+  const dir = process.env['FACEWIRE_FACES'] ?? path.resolve(root, '../shared/faces')
+  return existsSync(dir) ? dir : undefined
+}
+
+/** A deterministic PRNG (mulberry32) returning floats in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** `length` deterministic pseudo-random bytes. */
+export function seededBytes(seed: number, length: number): Uint8Array {
+  const random = seededRandom(seed)
+  const out = new Uint8Array(length)
+  for (let i = 0; i < length; i++) out[i] = Math.floor(random() * 256)
+  return out
+}
+
+/** An RgbImage whose pixel (x, y) is `pixel(x, y)` (values rounded and clamped). */
+export function makeImage(
+  width: number,
+  height: number,
+  pixel: (x: number, y: number) => readonly [number, number, number],
+): RgbImage {
+  const data = new Uint8Array(width * height * 3)
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const [r, g, b] = pixel(x, y)
+      const o = (y * width + x) * 3
+      data[o] = clamp(r)
+      data[o + 1] = clamp(g)
+      data[o + 2] = clamp(b)
+    }
+  }
+  return { data, width, height }
+}
+
+/** Reads one pixel. */
+export function pixelAt(image: RgbImage, x: number, y: number): [number, number, number] {
+  const o = (y * image.width + x) * 3
+  return [image.data[o] ?? -1, image.data[o + 1] ?? -1, image.data[o + 2] ?? -1]
+}
+
+/** A photo-like test scene: smooth gradients, a few hard-edged shapes and fine deterministic texture. */
+export function texturedScene(width: number, height: number, seed = 1): RgbImage {
+  const random = seededRandom(seed)
+  const noise = new Float32Array(width * height).map(() => random() * 60 - 30)
+  return makeImage(width, height, (x, y) => {
+    const inDisc = (x - width * 0.5) ** 2 + (y - height * 0.45) ** 2 < (Math.min(width, height) * 0.3) ** 2
+    const stripe = Math.floor(x / 6) % 2 === 0 ? 40 : -40
+    const base = inDisc ? 150 + stripe : 90 + (60 * y) / height
+    const n = noise[y * width + x] ?? 0
+    return [base + n, base * 0.8 + n, base * 0.6 + n]
+  })
+}
+
+/** Encodes an RgbImage with sharp. */
+export async function encode(
+  image: RgbImage,
+  format: 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff',
+  options: { quality?: number } = {},
+): Promise<Uint8Array> {
+  const input = sharp(Buffer.from(image.data), {
+    raw: { width: image.width, height: image.height, channels: 3 },
+  })
+  const quality = options.quality ?? 92
+  switch (format) {
+    case 'jpeg':
+      return new Uint8Array(await input.jpeg({ quality }).toBuffer())
+    case 'png':
+      return new Uint8Array(await input.png().toBuffer())
+    case 'webp':
+      return new Uint8Array(await input.webp({ quality }).toBuffer())
+    case 'gif':
+      return new Uint8Array(await input.gif().toBuffer())
+    case 'tiff':
+      return new Uint8Array(await input.tiff().toBuffer())
+  }
+}
+
+/** CRC-32 (IEEE 802.3, as PNG uses it); zlib.crc32 only arrived in Node 22. */
+export function crc32(bytes: Uint8Array): number {
+  let crc = 0xffffffff
+  for (const byte of bytes) {
+    crc ^= byte
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1
+  }
+  return (crc ^ 0xffffffff) >>> 0
+}
+
+/**
+ * A PNG whose IHDR announces `width` x `height` 8-bit RGB but whose IDAT holds a few bytes: a
+ * decompression bomb's header without the bomb.
+ */
+export function pngWithHeader(width: number, height: number): Uint8Array {
+  const ihdr = Buffer.alloc(13)
+  ihdr.writeUInt32BE(width, 0)
+  ihdr.writeUInt32BE(height, 4)
+  ihdr.set([8, 2, 0, 0, 0], 8) // bit depth 8, colour type RGB, deflate, adaptive filter, no interlace
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', deflateSync(Buffer.alloc(16))),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ])
+}
+
+function pngChunk(type: string, data: Uint8Array): Buffer {
+  const length = Buffer.alloc(4)
+  length.writeUInt32BE(data.length, 0)
+  const body = Buffer.concat([Buffer.from(type, 'ascii'), data])
+  const crc = Buffer.alloc(4)
+  crc.writeUInt32BE(crc32(body), 0)
+  return Buffer.concat([length, body, crc])
+}
+
+/** A valid 1x1 GIF89a (one black pixel), 35 bytes written by hand. */
+export function gif1x1(): Uint8Array {
+  const header = Buffer.from('GIF89a', 'ascii')
+  const screen = [0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00] // 1x1, global palette of 2, background 0
+  const palette = [0x00, 0x00, 0x00, 0xff, 0xff, 0xff] // black, white
+  const descriptor = [0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00] // image at 0,0, 1x1
+  const pixels = [0x02, 0x02, 0x44, 0x01, 0x00] // LZW minimum code size 2, one 2-byte block, end
+  return Uint8Array.from([...header, ...screen, ...palette, ...descriptor, ...pixels, 0x3b])
+}
+
+/** A binary PGM (P5), as in the AT&T face set. */
+export function pgm(width: number, height: number): Uint8Array {
+  return Buffer.concat([
+    Buffer.from(`P5\n${width} ${height}\n255\n`, 'ascii'),
+    Buffer.alloc(width * height, 128),
+  ])
+}
+
+/** A 1x1 24-bit BMP. */
+export function bmp1x1(): Uint8Array {
+  const out = Buffer.alloc(58)
+  out.write('BM', 0, 'ascii')
+  out.writeUInt32LE(58, 2) // file size
+  out.writeUInt32LE(54, 10) // pixel data offset
+  out.writeUInt32LE(40, 14) // BITMAPINFOHEADER
+  out.writeInt32LE(1, 18)
+  out.writeInt32LE(1, 22)
+  out.writeUInt16LE(1, 26) // planes
+  out.writeUInt16LE(24, 28) // bits per pixel
+  out.writeUInt32LE(4, 34) // image size (one padded row)
+  return out
+}
+
+/** A small SVG document. */
+export function svg(): Uint8Array {
+  return Buffer.from(
+    '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8" fill="red"/></svg>',
+  )
+}
+
+function clamp(value: number): number {
+  return Math.min(255, Math.max(0, Math.round(value)))
+}
