@@ -2,7 +2,17 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/', 'models/*.onnx', 'client/kiosk/dist/'] },
+  {
+    ignores: [
+      '.scratch/',
+      'dist/',
+      'node_modules/',
+      'data/',
+      'coverage/',
+      'models/*.onnx',
+      'client/kiosk/dist/',
+    ],
+  },
   js.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -2,6 +2,7 @@ import type { Config } from './config.js'
 import { FacewireError, toWireError } from './errors.js'
 import type { Logger } from './logger.js'
 import { createMetrics, type Metrics } from './metrics.js'
+import { createPipeline, pipelineOptionsFromConfig, type Pipeline } from './pipeline/index.js'
 import { createReadiness, type Readiness } from './readiness.js'
 import {
   createTransport,
@@ -21,6 +22,7 @@ export interface App {
   readonly engine: EngineInfo
   readonly readiness: Readiness
   readonly metrics: Metrics
+  readonly pipeline: Pipeline
   /** Binds config.host:config.port (0 picks a free port) and resolves with the bound port. */
   listen(): Promise<number>
   /**
@@ -38,6 +40,10 @@ export function createApp(options: AppOptions): App {
   const metrics = createMetrics()
   const readiness = createReadiness()
   readiness.register('transport')
+  const pipeline = createPipeline({ ...pipelineOptionsFromConfig(config), logger, metrics, readiness })
+  pipeline.ready.catch((error: unknown) => {
+    logger.fatal({ err: error }, 'pipeline.failed')
+  })
 
   const instrument = (method: HttpMethod, pattern: string, handler: HttpHandler): Route => ({
     method,
@@ -81,6 +87,7 @@ export function createApp(options: AppOptions): App {
     engine: transport.engine,
     readiness,
     metrics,
+    pipeline,
     async listen() {
       const port = await transport.listen(config.host, config.port)
       readiness.markReady('transport')
@@ -101,6 +108,7 @@ export function createApp(options: AppOptions): App {
         })
         const drained = await Promise.race([transport.drain().then(() => true as const), timedOut])
         clearTimeout(timer)
+        await pipeline.close()
         logger.info({ drained, inFlight: transport.inFlight }, 'server.stopped')
         return { drained }
       })()

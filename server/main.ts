@@ -47,6 +47,12 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     `transport.engine: ${app.engine.name} ${app.engine.version} (native ${app.engine.binary})`,
   )
 
+  app.pipeline.ready.catch(() => {
+    // Already logged as pipeline.failed: a server without its models cannot answer anything.
+    logger.flush()
+    process.exit(1)
+  })
+
   let stopping = false
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return

@@ -11,6 +11,10 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  eval: {
+    summary: 'measure verification accuracy of the pipeline on LFW pairs (facewire eval lfw --help)',
+    run: async (args) => (await import('./eval.js')).runEval(args),
+  },
   serve: {
     summary: 'run the server (configured by environment variables, see docs/configuration.md)',
     run: async () => {

@@ -75,7 +75,11 @@ function ownBuffer(bytes: Uint8Array): ArrayBuffer {
   ) {
     return bytes.buffer
   }
-  return bytes.slice().buffer
+  // A view into a larger buffer (Node's Buffer pool, a uWS message): copy exactly the view.
+  // Buffer#slice would return another view of the same memory, so copy by hand.
+  const copy = new Uint8Array(bytes.byteLength)
+  copy.set(bytes)
+  return copy.buffer
 }
 
 /** A fixed-size worker_threads pool with a bounded queue, per-task timeouts and self-healing. */

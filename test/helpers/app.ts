@@ -38,10 +38,12 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<St
     HOST: '127.0.0.1',
     PORT: '0',
     FACEWIRE_JWT_SECRET: 'test-secret-that-is-long-enough-0123456789',
+    FACEWIRE_WORKERS: '1',
     ...env,
   })
   const { logger, lines } = createMemoryLogger()
   const app = createApp({ config, logger })
   const port = await app.listen()
+  await app.pipeline.ready
   return { app, port, config, lines }
 }

@@ -14,7 +14,7 @@ test('the app on port 0 answers /health, /ready and /metrics', async (t) => {
 
   const ready = await httpRequest(port, '/ready')
   assert.equal(ready.status, 200)
-  assert.deepEqual(JSON.parse(ready.body), { status: 'ready', components: { transport: true } })
+  assert.deepEqual(JSON.parse(ready.body), { status: 'ready', components: { transport: true, models: true } })
 
   const metrics = await httpRequest(port, '/metrics')
   assert.equal(metrics.status, 200)
@@ -26,13 +26,13 @@ test('the app on port 0 answers /health, /ready and /metrics', async (t) => {
 test('/ready answers 503 ERR_NOT_READY while a component is still loading', async (t) => {
   const { app, port } = await startTestApp()
   t.after(() => app.shutdown(1000))
-  app.readiness.register('models')
+  app.readiness.register('gallery')
   const ready = await httpRequest(port, '/ready')
   assert.equal(ready.status, 503)
   const body = JSON.parse(ready.body) as { error: { code: string }; components: Record<string, boolean> }
   assert.equal(body.error.code, 'ERR_NOT_READY')
-  assert.deepEqual(body.components, { transport: true, models: false })
-  app.readiness.markReady('models')
+  assert.deepEqual(body.components, { transport: true, models: true, gallery: false })
+  app.readiness.markReady('gallery')
   assert.equal((await httpRequest(port, '/ready')).status, 200)
 })
 

@@ -16,7 +16,7 @@ interface Child {
 
 function startMain(env: Record<string, string>): Child {
   const child = spawn(process.execPath, [mainPath], {
-    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
+    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', FACEWIRE_WORKERS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const lines: Record<string, unknown>[] = []
@@ -60,6 +60,8 @@ test('the server names the native uWS engine at startup and exits 0 on SIGTERM',
   const listening = await server.waitFor(/^server\.listening$/)
   const port = Number(listening['port'])
   assert.equal((await httpRequest(port, '/health')).status, 200)
+  const models = await server.waitFor(/^pipeline\.ready$/)
+  assert.ok(Array.isArray(models['models']) && models['models'].length >= 3, 'the workers loaded the models')
   assert.equal((await httpRequest(port, '/ready')).status, 200)
 
   server.child.kill('SIGTERM')

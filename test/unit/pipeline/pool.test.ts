@@ -75,6 +75,18 @@ test('a view into a larger buffer is copied, leaving the caller its bytes', asyn
   assert.equal(backing.byteLength, 100)
 })
 
+test("a small Buffer from Node's shared pool is copied, never detaching the pool", async (t) => {
+  const { pool } = scriptedPool()
+  t.after(() => pool.close())
+  await pool.ready
+  const pooled = Buffer.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+  assert.ok(pooled.buffer.byteLength > pooled.byteLength, 'the fixture is a view into the shared pool')
+  const { result } = await pool.run(pooled, {})
+  assert.equal(result.bytes, 10, 'the worker got exactly the view, not the whole pool slab')
+  assert.equal(pooled.byteLength, 10)
+  assert.equal(Buffer.from('still usable').toString(), 'still usable')
+})
+
 test('tasks past the queue bound are refused with ERR_PIPELINE_BUSY, and the rest are answered', async (t) => {
   const { pool } = scriptedPool({ size: 1, maxQueue: 2 })
   t.after(() => pool.close())

@@ -1,0 +1,226 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { parseConfig } from '../../server/config.js'
+import { createLogger } from '../../server/logger.js'
+import { createPipeline, pipelineOptionsFromConfig, type Pipeline } from '../../server/pipeline/index.js'
+import { createProgress } from './progress.js'
+import {
+  accuracyAt,
+  bestThreshold,
+  crossValidatedAccuracy,
+  parsePairs,
+  rocAuc,
+  tarAtFar,
+  type LfwPair,
+  type ScoredPair,
+} from './verification.js'
+
+const USAGE = `usage: facewire eval lfw --root DIR --pairs FILE [--train FILE] [--json]
+
+Runs the full pipeline (decode, detect, landmarks, align, embed) on every image the pairs files
+reference and reports verification accuracy. A pair with no face found counts as wrong.
+  --root DIR     LFW folder laid out <name>/<n>.jpg
+  --pairs FILE   pairs to report (View 1: first line N; View 2: first line "folds<TAB>N")
+  --train FILE   View 1 only: choose the threshold on these pairs and report --pairs at it
+  --json         print one JSON object instead of a table`
+
+export interface EvalReport {
+  pairsFile: string
+  format: 'view1' | 'view2'
+  pairs: number
+  images: number
+  imagesWithoutFace: number
+  pairsWithoutFace: number
+  accuracy: number
+  accuracyStd?: number
+  threshold: number
+  thresholdFrom: 'train' | 'best-on-test' | '10-fold'
+  bestThresholdAccuracy: number
+  auc: number
+  tarAtFar1e2: number
+  tarAtFar1e3: number
+  tarAtFar1e3Measurable: boolean
+  trainAccuracy?: number
+  models: string[]
+  seconds: number
+}
+
+function imageKey(member: LfwPair['a']): string {
+  return `${member.name}/${member.index}.jpg`
+}
+
+async function embedAll(
+  pipeline: Pipeline,
+  root: string,
+  keys: string[],
+  concurrency: number,
+): Promise<Map<string, Float32Array | undefined>> {
+  const embeddings = new Map<string, Float32Array | undefined>()
+  const progress = createProgress('embedding', keys.length)
+  let next = 0
+  let done = 0
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const key = keys[next++]
+      if (key === undefined) return
+      const bytes = await readFile(join(root, key))
+      const analysis = await pipeline.analyze(bytes, { mode: 'main', maxFaces: 1 })
+      embeddings.set(key, analysis.faces[0]?.embedding)
+      progress.tick(++done)
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  progress.finish()
+  return embeddings
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0
+  for (let i = 0; i < a.length; i++) dot += (a[i] ?? 0) * (b[i] ?? 0)
+  return dot
+}
+
+function score(pairs: LfwPair[], embeddings: Map<string, Float32Array | undefined>): ScoredPair[] {
+  return pairs.map((pair) => {
+    const a = embeddings.get(imageKey(pair.a))
+    const b = embeddings.get(imageKey(pair.b))
+    return {
+      same: pair.same,
+      fold: pair.fold,
+      score: a === undefined || b === undefined ? NaN : cosine(a, b),
+    }
+  })
+}
+
+/** Runs the evaluation with an existing pipeline (tests and benchmarks reuse this). */
+export async function evaluateLfw(
+  pipeline: Pipeline,
+  options: { root: string; pairsFile: string; trainFile?: string; concurrency: number },
+): Promise<EvalReport> {
+  const started = performance.now()
+  const test = parsePairs(await readFile(options.pairsFile, 'utf8'))
+  const train =
+    options.trainFile === undefined ? undefined : parsePairs(await readFile(options.trainFile, 'utf8'))
+  if (train !== undefined && test.format !== 'view1')
+    throw new Error('--train applies to View 1 pair files only')
+  const keys = [
+    ...new Set(
+      [...test.pairs, ...(train?.pairs ?? [])].flatMap((pair) => [imageKey(pair.a), imageKey(pair.b)]),
+    ),
+  ].sort()
+  const info = await pipeline.ready
+  const embeddings = await embedAll(pipeline, options.root, keys, options.concurrency)
+  const scored = score(test.pairs, embeddings)
+  const best = bestThreshold(scored)
+  let accuracy: number
+  let accuracyStd: number | undefined
+  let threshold: number
+  let thresholdFrom: EvalReport['thresholdFrom']
+  let trainAccuracy: number | undefined
+  if (test.format === 'view2') {
+    const cv = crossValidatedAccuracy(scored, test.folds)
+    accuracy = cv.mean
+    accuracyStd = cv.std
+    threshold = best.threshold
+    thresholdFrom = '10-fold'
+  } else if (train !== undefined) {
+    const trained = bestThreshold(score(train.pairs, embeddings))
+    threshold = trained.threshold
+    trainAccuracy = trained.accuracy
+    accuracy = accuracyAt(scored, threshold)
+    thresholdFrom = 'train'
+  } else {
+    threshold = best.threshold
+    accuracy = best.accuracy
+    thresholdFrom = 'best-on-test'
+  }
+  const far3 = tarAtFar(scored, 1e-3)
+  const report: EvalReport = {
+    pairsFile: options.pairsFile,
+    format: test.format,
+    pairs: scored.length,
+    images: keys.length,
+    imagesWithoutFace: keys.filter((key) => embeddings.get(key) === undefined).length,
+    pairsWithoutFace: scored.filter((pair) => Number.isNaN(pair.score)).length,
+    accuracy,
+    threshold,
+    thresholdFrom,
+    bestThresholdAccuracy: best.accuracy,
+    auc: rocAuc(scored),
+    tarAtFar1e2: tarAtFar(scored, 1e-2).tar,
+    tarAtFar1e3: far3.tar,
+    tarAtFar1e3Measurable: far3.measurable,
+    models: info.models,
+    seconds: (performance.now() - started) / 1000,
+  }
+  if (accuracyStd !== undefined) report.accuracyStd = accuracyStd
+  if (trainAccuracy !== undefined) report.trainAccuracy = trainAccuracy
+  return report
+}
+
+function formatReport(report: EvalReport): string {
+  const pct = (value: number): string => `${(value * 100).toFixed(2)}%`
+  const rows: [string, string][] = [
+    ['pairs', `${report.pairs} (${report.format}, ${report.pairsFile})`],
+    ['images', `${report.images}, ${report.imagesWithoutFace} without a detected face`],
+    ['pairs counted wrong for a missing face', String(report.pairsWithoutFace)],
+    [
+      'accuracy',
+      report.accuracyStd === undefined
+        ? pct(report.accuracy)
+        : `${pct(report.accuracy)} ± ${pct(report.accuracyStd)}`,
+    ],
+    ['threshold', `${report.threshold.toFixed(4)} (${report.thresholdFrom})`],
+    ['accuracy at the best threshold on these pairs', pct(report.bestThresholdAccuracy)],
+    ['ROC AUC', report.auc.toFixed(4)],
+    ['TAR @ FAR 1e-2', report.tarAtFar1e2.toFixed(3)],
+    [
+      'TAR @ FAR 1e-3',
+      `${report.tarAtFar1e3.toFixed(3)}${report.tarAtFar1e3Measurable ? '' : ' (too few different pairs to measure)'}`,
+    ],
+    ['models', report.models.join(', ')],
+    ['time', `${report.seconds.toFixed(1)} s`],
+  ]
+  if (report.trainAccuracy !== undefined)
+    rows.splice(4, 0, ['accuracy on the train pairs', pct(report.trainAccuracy)])
+  const width = Math.max(...rows.map(([k]) => k.length))
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')
+}
+
+export async function runEval(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      root: { type: 'string' },
+      pairs: { type: 'string' },
+      train: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  })
+  if (values.help) {
+    process.stdout.write(USAGE + '\n')
+    return 0
+  }
+  if (positionals[0] !== 'lfw' || values.root === undefined || values.pairs === undefined) {
+    process.stderr.write(USAGE + '\n')
+    return 2
+  }
+  const config = parseConfig({ ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' })
+  const logger = createLogger({ level: config.logLevel })
+  const pipeline = createPipeline({ ...pipelineOptionsFromConfig(config), logger })
+  try {
+    const report = await evaluateLfw(pipeline, {
+      root: values.root,
+      pairsFile: values.pairs,
+      ...(values.train === undefined ? {} : { trainFile: values.train }),
+      concurrency: config.workers * 2,
+    })
+    process.stdout.write((values.json ? JSON.stringify(report) : formatReport(report)) + '\n')
+    return 0
+  } finally {
+    await pipeline.close()
+  }
+}

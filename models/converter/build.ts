@@ -1,0 +1,120 @@
+/**
+ * Converts every recipe into models/<id>.onnx and writes models/manifest.json
+ * (the models plus the default `pipeline`: which model serves which stage).
+ *
+ *   node dist/models/converter/build.js [--only id,id] [--out dir]
+ *
+ * Output is deterministic: running twice yields identical files and hashes.
+ * With --only, manifest entries of the other models are kept as they are.
+ */
+import { createHash } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { convertGraphDetailed } from './convert.js'
+import { defaultPipeline, packageRoot, recipes } from './recipes.js'
+import type { Manifest, ManifestEntry, ModelRecipe } from './types.js'
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
+
+export function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex')
+}
+
+/** Convert one recipe; returns the manifest entry and the model bytes. */
+export async function buildRecipe(recipe: ModelRecipe): Promise<{ entry: ManifestEntry; bytes: Uint8Array }> {
+  const { graph, options } = await recipe.build()
+  const result = convertGraphDetailed(graph, {
+    graphName: recipe.id,
+    docString: recipe.description,
+    ...options,
+  })
+  const root = packageRoot(recipe.source.package)
+  const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { version: string }
+  const files = await Promise.all(
+    recipe.source.files.map(async (f) => ({ path: f, sha256: sha256(await readFile(path.join(root, f))) })),
+  )
+  const entry: ManifestEntry = {
+    id: recipe.id,
+    description: recipe.description,
+    file: `${recipe.id}.onnx`,
+    sha256: sha256(result.bytes),
+    bytes: result.bytes.length,
+    opset: result.opset,
+    source: {
+      package: recipe.source.package,
+      version: pkg.version,
+      ...(recipe.source.origin !== undefined ? { origin: recipe.source.origin } : {}),
+      files,
+    },
+    license: recipe.license,
+    inputs: result.inputs,
+    outputs: result.outputs,
+    preprocessing: recipe.preprocessing,
+    ...(recipe.alignment !== undefined ? { alignment: { ...recipe.alignment } } : {}),
+  }
+  return { entry, bytes: result.bytes }
+}
+
+async function readManifest(file: string): Promise<Manifest> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as Manifest
+  } catch {
+    return { version: 1, pipeline: defaultPipeline, models: [] }
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { only: { type: 'string' }, out: { type: 'string' } } })
+  const outDir = values.out !== undefined ? path.resolve(values.out) : path.join(REPO_ROOT, 'models')
+  const only = values.only?.split(',').filter((s) => s !== '')
+  const selected = only === undefined ? recipes : recipes.filter((r) => only.includes(r.id))
+  if (only !== undefined) {
+    const missing = only.filter((id) => !recipes.some((r) => r.id === id))
+    if (missing.length > 0) throw new Error(`unknown recipe id(s): ${missing.join(', ')}`)
+  }
+  const ids = new Set<string>()
+  for (const r of recipes) {
+    if (ids.has(r.id)) throw new Error(`duplicate recipe id "${r.id}"`)
+    ids.add(r.id)
+  }
+  for (const [role, id] of Object.entries(defaultPipeline) as [string, string][])
+    if (!ids.has(id)) throw new Error(`pipeline ${role} "${id}" is not a recipe id`)
+  await mkdir(outDir, { recursive: true })
+  const manifestFile = path.join(outDir, 'manifest.json')
+  const previous: Manifest =
+    only === undefined
+      ? { version: 1, pipeline: defaultPipeline, models: [] }
+      : await readManifest(manifestFile)
+  const entries = new Map(previous.models.map((m) => [m.id, m]))
+  for (const recipe of selected) {
+    const t0 = performance.now()
+    const { entry, bytes } = await buildRecipe(recipe)
+    await writeFile(path.join(outDir, entry.file), bytes)
+    entries.set(entry.id, entry)
+    const ms = Math.round(performance.now() - t0)
+    process.stdout.write(
+      `${entry.file}  ${(entry.bytes / 1024).toFixed(0)} KiB  sha256 ${entry.sha256.slice(0, 16)}…  (${ms} ms)\n`,
+    )
+  }
+  // manifest order follows the recipe list, then any entries not (or no longer) in it
+  const order = recipes.map((r) => r.id)
+  const models = [...entries.values()].sort((a, b) => {
+    const ia = order.indexOf(a.id)
+    const ib = order.indexOf(b.id)
+    return (ia < 0 ? Infinity : ia) - (ib < 0 ? Infinity : ib) || a.id.localeCompare(b.id)
+  })
+  const manifest: Manifest = { version: 1, pipeline: { ...defaultPipeline }, models }
+  await writeFile(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`)
+  process.stdout.write(
+    `wrote ${path.relative(process.cwd(), manifestFile) || manifestFile} (${models.length} models)\n`,
+  )
+}
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    process.exitCode = 1
+  })
+}

@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { FacewireError } from '../errors.js'
+
+const tensorSpec = z.object({
+  name: z.string().min(1),
+  dtype: z.enum(['float32', 'int32', 'int64', 'bool']),
+  shape: z.array(z.union([z.number().int(), z.string()])),
+})
+
+const preprocessing = z.object({
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  channels: z.enum(['RGB', 'BGR', 'GRAY']),
+  layout: z.enum(['NHWC', 'NCHW']),
+  dtype: z.literal('float32'),
+  scale: z.number(),
+  offset: z.number(),
+})
+
+const entry = z.looseObject({
+  id: z.string().min(1),
+  file: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be a hex sha256'),
+  inputs: z.array(tensorSpec).min(1),
+  outputs: z.array(tensorSpec).min(1),
+  preprocessing,
+  /** Embedders: the dlib face-chip padding the model was trained with. */
+  alignment: z.object({ padding: z.number().min(0).max(2) }).optional(),
+})
+
+const manifestSchema = z.looseObject({
+  version: z.literal(1),
+  /** Model ids per pipeline role. */
+  pipeline: z.object({
+    detector: z.string(),
+    fallbackDetector: z.string().optional(),
+    landmarks: z.string(),
+    embedder: z.string(),
+  }),
+  models: z.array(entry).min(1),
+})
+
+export type ManifestModel = z.infer<typeof entry>
+export type ModelManifest = z.infer<typeof manifestSchema>
+
+/** Reads and validates `<dir>/manifest.json`; ERR_MODEL_INVALID names what is wrong. */
+export async function loadManifest(dir: string): Promise<ModelManifest> {
+  let raw: unknown
+  try {
+    raw = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'))
+  } catch (cause) {
+    throw new FacewireError('ERR_MODEL_INVALID', `cannot read ${join(dir, 'manifest.json')}`, { cause })
+  }
+  const parsed = manifestSchema.safeParse(raw)
+  if (!parsed.success) {
+    const problems = parsed.error.issues
+      .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
+      .join('; ')
+    throw new FacewireError('ERR_MODEL_INVALID', `invalid models manifest: ${problems}`)
+  }
+  return parsed.data
+}
+
+export function findModel(manifest: ModelManifest, id: string): ManifestModel {
+  const model = manifest.models.find((candidate) => candidate.id === id)
+  if (model === undefined) {
+    throw new FacewireError('ERR_MODEL_INVALID', `models manifest has no model '${id}'`, {
+      details: { model: id },
+    })
+  }
+  return model
+}
+
+/** Reads a model file and refuses it unless its sha256 is the manifest's. */
+export async function readVerifiedModel(dir: string, model: ManifestModel): Promise<Uint8Array> {
+  let bytes: Buffer
+  try {
+    bytes = await readFile(join(dir, model.file))
+  } catch (cause) {
+    throw new FacewireError('ERR_MODEL_INVALID', `cannot read model file ${model.file}`, {
+      cause,
+      details: { model: model.id },
+    })
+  }
+  const sha256 = createHash('sha256').update(bytes).digest('hex')
+  if (sha256 !== model.sha256) {
+    throw new FacewireError(
+      'ERR_MODEL_INVALID',
+      `model file ${model.file} does not match its manifest sha256`,
+      {
+        details: { model: model.id, expected: model.sha256, actual: sha256 },
+      },
+    )
+  }
+  return bytes
+}

@@ -1,0 +1,114 @@
+/**
+ * Pipeline worker entry: loads the ONNX models named by the manifest once, then analyzes the
+ * images the pool sends. The only module that imports onnxruntime-node.
+ */
+import { workerData } from 'node:worker_threads'
+import * as ort from 'onnxruntime-node'
+import { FacewireError } from '../errors.js'
+import { analyzeFrame, type FaceModels, type ModelRunner, type TensorData } from './analyze.js'
+import { findModel, loadManifest, readVerifiedModel, type ManifestModel } from './manifest.js'
+import type { AnalyzeOptions, FrameAnalysis, PipelineWorkerData } from './types.js'
+import { configureSharp } from './vision/index.js'
+import { serveTasks } from './worker-runtime.js'
+
+const data = workerData as PipelineWorkerData
+
+async function createRunner(dir: string, model: ManifestModel): Promise<ModelRunner> {
+  const bytes = await readVerifiedModel(dir, model)
+  let session: ort.InferenceSession
+  try {
+    // One intra-op thread per worker: the pool parallelises across frames, not inside one.
+    session = await ort.InferenceSession.create(bytes, {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    })
+  } catch (cause) {
+    throw new FacewireError('ERR_MODEL_INVALID', `onnxruntime cannot load ${model.file}`, {
+      cause,
+      details: { model: model.id },
+    })
+  }
+  return async (feeds) => {
+    const inputs: Record<string, ort.Tensor> = {}
+    for (const [name, tensor] of Object.entries(feeds)) {
+      inputs[name] = new ort.Tensor('float32', tensor.data, [...tensor.dims])
+    }
+    const results = await session.run(inputs)
+    const out: Record<string, TensorData> = {}
+    for (const [name, tensor] of Object.entries(results)) {
+      out[name] = { data: tensor.data as Float32Array, dims: tensor.dims }
+    }
+    return out
+  }
+}
+
+function io(model: ManifestModel, which: 'inputs' | 'outputs', index = 0): string {
+  const spec = model[which][index]
+  if (spec === undefined)
+    throw new FacewireError('ERR_MODEL_INVALID', `${model.id} has no ${which}[${index}]`)
+  return spec.name
+}
+
+/** Loads the models of the manifest's pipeline section. */
+export async function loadFaceModels(dir: string): Promise<{ models: FaceModels; ids: string[] }> {
+  const manifest = await loadManifest(dir)
+  const roles = manifest.pipeline
+  const detector = findModel(manifest, roles.detector)
+  const landmarks = findModel(manifest, roles.landmarks)
+  const embedder = findModel(manifest, roles.embedder)
+  const fallback =
+    roles.fallbackDetector === undefined ? undefined : findModel(manifest, roles.fallbackDetector)
+  const [detectorRun, landmarksRun, embedderRun, fallbackRun] = await Promise.all([
+    createRunner(dir, detector),
+    createRunner(dir, landmarks),
+    createRunner(dir, embedder),
+    fallback === undefined ? undefined : createRunner(dir, fallback),
+  ])
+  const models: FaceModels = {
+    detector: {
+      run: detectorRun,
+      input: io(detector, 'inputs'),
+      output: io(detector, 'outputs'),
+      inputSize: detector.preprocessing.width,
+    },
+    landmarks: {
+      run: landmarksRun,
+      input: io(landmarks, 'inputs'),
+      output: io(landmarks, 'outputs'),
+      inputSize: landmarks.preprocessing.width,
+    },
+    embedder: {
+      run: embedderRun,
+      input: io(embedder, 'inputs'),
+      output: io(embedder, 'outputs'),
+      chipSize: embedder.preprocessing.width,
+      padding: embedder.alignment?.padding ?? 0.25,
+    },
+  }
+  if (fallback !== undefined && fallbackRun !== undefined) {
+    models.fallbackDetector = {
+      run: fallbackRun,
+      input: io(fallback, 'inputs'),
+      boxes: io(fallback, 'outputs', 0),
+      scores: io(fallback, 'outputs', 1),
+    }
+  }
+  const ids = [detector.id, ...(fallback === undefined ? [] : [fallback.id]), landmarks.id, embedder.id]
+  return { models, ids }
+}
+
+serveTasks<AnalyzeOptions, FrameAnalysis>(async () => {
+  const started = performance.now()
+  configureSharp()
+  const { models, ids } = await loadFaceModels(data.modelsDir)
+  return {
+    info: { loadMs: performance.now() - started, models: ids },
+    async handle(bytes, options) {
+      const result = await analyzeFrame(bytes, models, options, data.limits)
+      // Embeddings go back by transfer: each is its own small buffer (see analyze.ts normalise).
+      return { result, transfer: result.faces.map((face) => face.embedding.buffer as ArrayBuffer) }
+    },
+  }
+})

@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { FacewireError } from '../../server/errors.js'
+import { createPipeline, DEFAULT_MODELS_DIR, type Pipeline } from '../../server/pipeline/index.js'
+import { createMemoryLogger } from '../helpers/app.js'
+import { encode, facesDir, gif1x1, pngWithHeader, seededBytes, texturedScene } from '../helpers/images.js'
+
+const faces = facesDir()
+const noFaces = faces === undefined ? 'the shared face photos (../shared/faces) are absent' : false
+
+function startPipeline(workers = 1): Pipeline {
+  const { logger } = createMemoryLogger()
+  return createPipeline({
+    workers,
+    maxQueue: 8,
+    taskTimeoutMs: 30_000,
+    limits: { maxPixels: 40_000_000, maxSide: 10_000 },
+    modelsDir: DEFAULT_MODELS_DIR,
+    logger,
+  })
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise
+  } catch (error) {
+    assert.ok(error instanceof FacewireError, `expected a FacewireError, got ${String(error)}`)
+    return error.code
+  }
+  assert.fail('expected the image to be refused')
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0
+  for (let i = 0; i < a.length; i++) dot += (a[i] ?? 0) * (b[i] ?? 0)
+  return dot
+}
+
+test('hostile images each get their error code from the pool, and the pool keeps serving', async (t) => {
+  const pipeline = startPipeline()
+  t.after(() => pipeline.close())
+  await pipeline.ready
+  const jpeg = await encode(texturedScene(320, 240), 'jpeg')
+  const options = { mode: 'all', maxFaces: 5 } as const
+  assert.equal(await codeOf(pipeline.analyze(jpeg.slice(0, jpeg.length >> 1), options)), 'ERR_FRAME_INVALID')
+  assert.equal(
+    await codeOf(pipeline.analyze(pngWithHeader(30_000, 30_000), options)),
+    'ERR_FRAME_TOO_MANY_PIXELS',
+  )
+  assert.equal(await codeOf(pipeline.analyze(seededBytes(7, 4096), options)), 'ERR_FRAME_UNSUPPORTED')
+  assert.equal(await codeOf(pipeline.analyze(gif1x1(), options)), 'ERR_FRAME_UNSUPPORTED')
+  const served = await pipeline.analyze(jpeg, options)
+  assert.equal(served.width, 320)
+  assert.equal(served.height, 240)
+  assert.deepEqual(served.faces, [], 'a textured scene has no face')
+  assert.equal(pipeline.stats().replaced, 0, 'bad images never crash a worker')
+})
+
+test(
+  'a photo gives a face with a box, five landmarks, a quality and a unit-length embedding',
+  { skip: noFaces },
+  async (t) => {
+    const pipeline = startPipeline()
+    t.after(() => pipeline.close())
+    const bytes = await readFile(join(faces ?? '', 'face_recognition-examples/barack_obama/1.jpg'))
+    const result = await pipeline.analyze(bytes, { mode: 'all', maxFaces: 5 })
+    assert.equal(result.faces.length, 1)
+    const [face] = result.faces
+    assert.ok(face)
+    assert.ok(face.box.width > 100 && face.box.x > 0 && face.box.x + face.box.width <= result.width)
+    assert.equal(face.landmarks.length, 5)
+    const [leftEye, rightEye, nose] = face.landmarks
+    assert.ok(leftEye && rightEye && nose && leftEye.x < rightEye.x && nose.y > leftEye.y)
+    assert.ok(face.quality.score > 0.5 && face.quality.score <= 1)
+    assert.equal(face.embedding.length, 128)
+    assert.ok(Math.abs(cosine(face.embedding, face.embedding) - 1) < 1e-5)
+    for (const stage of ['decodeMs', 'detectMs', 'landmarksMs', 'alignMs', 'embedMs', 'totalMs'] as const) {
+      assert.ok(result.timings[stage] >= 0, stage)
+    }
+  },
+)
+
+test(
+  'embeddings of different photos differ, and a person is closer to themself than to others',
+  { skip: noFaces },
+  async (t) => {
+    const pipeline = startPipeline(2)
+    t.after(() => pipeline.close())
+    const root = join(faces ?? '', 'lfw-view1')
+    const photos = [
+      'Aaron_Peirsol/1.jpg',
+      'Aaron_Peirsol/2.jpg',
+      'Abdullah_Gul/13.jpg',
+      'Abdullah_Gul/14.jpg',
+    ]
+    const embeddings = await Promise.all(
+      photos.map(async (photo) => {
+        const result = await pipeline.analyze(await readFile(join(root, photo)), {
+          mode: 'main',
+          maxFaces: 1,
+        })
+        assert.equal(result.faces.length, 1, `one face in ${photo}`)
+        return result.faces[0]?.embedding ?? new Float32Array()
+      }),
+    )
+    const [a1, a2, g1, g2] = embeddings as [Float32Array, Float32Array, Float32Array, Float32Array]
+    // A pipeline feeding black or constant chips would make these all equal.
+    assert.ok(cosine(a1, a2) < 0.9999 && cosine(a1, g1) < 0.9999)
+    assert.ok(cosine(a1, a2) > cosine(a1, g1), 'Aaron is closer to Aaron than to Abdullah')
+    assert.ok(cosine(g1, g2) > cosine(g1, a2), 'Abdullah is closer to Abdullah than to Aaron')
+  },
+)
+
+test(
+  'every face of a group photo is found in `all` mode, and only the main one in `main` mode',
+  { skip: noFaces },
+  async (t) => {
+    const pipeline = startPipeline()
+    t.after(() => pipeline.close())
+    const bytes = await readFile(join(faces ?? '', 'face_recognition-examples/_multi_face/two_people.jpg'))
+    // analyze() takes ownership of a buffer it can transfer: keep a copy for the second call.
+    const copy = new Uint8Array(bytes)
+    const all = await pipeline.analyze(bytes, { mode: 'all', maxFaces: 5 })
+    assert.equal(all.faces.length, 2)
+    assert.ok(all.faces.every((face) => face.embedding.length === 128))
+    assert.ok(
+      cosine(all.faces[0]?.embedding ?? new Float32Array(), all.faces[1]?.embedding ?? new Float32Array()) <
+        0.95,
+    )
+    const main = await pipeline.analyze(copy, { mode: 'main', maxFaces: 5 })
+    assert.equal(main.faces.length, 1)
+  },
+)
+
+test('a models folder without a manifest fails readiness with ERR_MODEL_INVALID', async (t) => {
+  const { logger } = createMemoryLogger()
+  const pipeline = createPipeline({
+    workers: 1,
+    maxQueue: 1,
+    taskTimeoutMs: 1000,
+    limits: { maxPixels: 1000, maxSide: 100 },
+    modelsDir: '/nonexistent-models-dir',
+    logger,
+  })
+  t.after(() => pipeline.close())
+  await assert.rejects(
+    pipeline.ready,
+    (error: unknown) => error instanceof FacewireError && error.code === 'ERR_MODEL_INVALID',
+  )
+})
