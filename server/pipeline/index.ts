@@ -41,7 +41,7 @@ export function pipelineOptionsFromConfig(config: Config): Omit<PipelineOptions,
   }
 }
 
-const STAGES = ['decode', 'detect', 'landmarks', 'align', 'embed', 'total'] as const
+const STAGES = ['decode', 'detect', 'landmarks', 'align', 'embed', 'total', 'inference'] as const
 
 /** The per-frame pipeline: a worker pool whose workers each load the ONNX models once. */
 export function createPipeline(options: PipelineOptions): Pipeline {

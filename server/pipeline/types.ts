@@ -39,6 +39,8 @@ export interface StageTimings {
   alignMs: number
   embedMs: number
   totalMs: number
+  /** Of totalMs, the time spent inside ONNX Runtime (every model the frame ran). */
+  inferenceMs: number
 }
 
 export interface FrameAnalysis {

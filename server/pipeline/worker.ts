@@ -12,6 +12,8 @@ import { configureSharp } from './vision/index.js'
 import { serveTasks } from './worker-runtime.js'
 
 const data = workerData as PipelineWorkerData
+/** ONNX Runtime time of the frame being analyzed (one frame at a time per worker). */
+const inference = { ms: 0 }
 
 async function createRunner(dir: string, model: ManifestModel): Promise<ModelRunner> {
   const bytes = await readVerifiedModel(dir, model)
@@ -35,7 +37,9 @@ async function createRunner(dir: string, model: ManifestModel): Promise<ModelRun
     for (const [name, tensor] of Object.entries(feeds)) {
       inputs[name] = new ort.Tensor('float32', tensor.data, [...tensor.dims])
     }
+    const started = performance.now()
     const results = await session.run(inputs)
+    inference.ms += performance.now() - started
     const out: Record<string, TensorData> = {}
     for (const [name, tensor] of Object.entries(results)) {
       out[name] = { data: tensor.data as Float32Array, dims: tensor.dims }
@@ -106,7 +110,9 @@ serveTasks<AnalyzeOptions, FrameAnalysis>(async () => {
   return {
     info: { loadMs: performance.now() - started, models: ids },
     async handle(bytes, options) {
+      inference.ms = 0
       const result = await analyzeFrame(bytes, models, options, data.limits)
+      result.timings.inferenceMs = inference.ms
       // Embeddings go back by transfer: each is its own small buffer (see analyze.ts normalise).
       return { result, transfer: result.faces.map((face) => face.embedding.buffer as ArrayBuffer) }
     },

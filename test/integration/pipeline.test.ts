@@ -76,6 +76,7 @@ test(
     assert.ok(face.quality.score > 0.5 && face.quality.score <= 1)
     assert.equal(face.embedding.length, 128)
     assert.ok(Math.abs(cosine(face.embedding, face.embedding) - 1) < 1e-5)
+    assert.ok(result.timings.inferenceMs > 0 && result.timings.inferenceMs <= result.timings.totalMs)
     for (const stage of ['decodeMs', 'detectMs', 'landmarksMs', 'alignMs', 'embedMs', 'totalMs'] as const) {
       assert.ok(result.timings[stage] >= 0, stage)
     }

@@ -1,4 +1,4 @@
-import type { Affine, GrayImage, RgbImage } from './types.js'
+import type { Affine, Box, GrayImage, RgbImage } from './types.js'
 
 // ITU-R BT.601 luma weights, the ones OpenCV and most face-quality literature use.
 const LUMA_R = 0.299
@@ -76,6 +76,10 @@ export interface TensorOptions {
  */
 export function toFloatTensorNHWC(image: RgbImage, options: TensorOptions): Float32Array {
   checkImage(image, 'toFloatTensorNHWC')
+  if (options.mean === undefined && options.scale === undefined && options.channelOrder === 'rgb') {
+    // Raw pixels (models that normalise inside the graph): the native element conversion.
+    return new Float32Array(image.data)
+  }
   const { mean, scale, order } = tensorParameters(options)
   const pixels = image.width * image.height
   const out = new Float32Array(pixels * 3)
@@ -169,6 +173,109 @@ export function letterbox(
     (0.5 - offsetY) / scaleY - 0.5,
   ]
   return { image: { data: out, width, height }, scaleX, scaleY, offsetX, offsetY, toSource }
+}
+
+/**
+ * face-api's face crop for a square-input net, in one sampling pass: the `rect` of the image
+ * (clipped to it), padded with black to a centred square, resized bilinearly to `size` x `size`.
+ * Samples never read outside the rect, exactly as cropping first would.
+ */
+export function cropPadSquare(image: RgbImage, rect: Box, size: number): RgbImage {
+  checkImage(image, 'cropPadSquare')
+  checkSize(size, size, 'cropPadSquare')
+  const left = Math.max(0, Math.round(rect.x))
+  const top = Math.max(0, Math.round(rect.y))
+  const right = Math.min(image.width, Math.round(rect.x + rect.width))
+  const bottom = Math.min(image.height, Math.round(rect.y + rect.height))
+  const out = new Uint8Array(size * size * 3)
+  const width = right - left
+  const height = bottom - top
+  if (width <= 0 || height <= 0) return { data: out, width: size, height: size }
+  const side = Math.max(width, height)
+  const scale = side / size
+  const padX = (side - width) / 2
+  const padY = (side - height) / 2
+  const src = image.data
+  const stride = image.width * 3
+  for (let y = 0; y < size; y++) {
+    // Half-pixel centres, like resizeBilinear; positions relative to the rect.
+    const sy = (y + 0.5) * scale - 0.5 - padY
+    if (sy < -0.5 || sy > height - 0.5) continue
+    const cy = Math.min(Math.max(sy, 0), height - 1)
+    const y0 = Math.floor(cy)
+    const y1 = Math.min(y0 + 1, height - 1)
+    const fy = cy - y0
+    const row0 = (top + y0) * stride
+    const row1 = (top + y1) * stride
+    for (let x = 0; x < size; x++) {
+      const sx = (x + 0.5) * scale - 0.5 - padX
+      if (sx < -0.5 || sx > width - 0.5) continue
+      const cx = Math.min(Math.max(sx, 0), width - 1)
+      const x0 = Math.floor(cx)
+      const x1 = Math.min(x0 + 1, width - 1)
+      const fx = cx - x0
+      const a = row0 + (left + x0) * 3
+      const b = row0 + (left + x1) * 3
+      const c = row1 + (left + x0) * 3
+      const d = row1 + (left + x1) * 3
+      const o = (y * size + x) * 3
+      for (let k = 0; k < 3; k++) {
+        const topValue = (src[a + k] as number) * (1 - fx) + (src[b + k] as number) * fx
+        const bottomValue = (src[c + k] as number) * (1 - fx) + (src[d + k] as number) * fx
+        out[o + k] = Math.round(topValue * (1 - fy) + bottomValue * fy)
+      }
+    }
+  }
+  return { data: out, width: size, height: size }
+}
+
+/**
+ * A detector's input tensor in one pass: the image scaled to fit `size` x `size` (bilinear, half
+ * pixel centres) and zero-padded at the right and bottom, as float32 raw RGB [size, size, 3].
+ * Equivalent to `toFloatTensorNHWC(letterbox(image, size, {align: 'top-left', antialias: false}))`
+ * without the intermediate 8-bit image; the per-frame hot path, so written with flat loops.
+ * Shrinking by more than 2x should go through `resizeBilinear` (antialiased) first.
+ */
+export function letterboxTensor(image: RgbImage, size: number): Float32Array {
+  checkImage(image, 'letterboxTensor')
+  checkSize(size, size, 'letterboxTensor')
+  const scale = size / Math.max(image.width, image.height)
+  const innerWidth = Math.min(size, Math.max(1, Math.round(image.width * scale)))
+  const innerHeight = Math.min(size, Math.max(1, Math.round(image.height * scale)))
+  const xs = sampleTable(innerWidth, image.width / innerWidth, image.width)
+  const ys = sampleTable(innerHeight, image.height / innerHeight, image.height)
+  const out = new Float32Array(size * size * 3)
+  const src = image.data
+  const stride = image.width * 3
+  const x0s = new Int32Array(innerWidth)
+  const x1s = new Int32Array(innerWidth)
+  const fxs = new Float32Array(innerWidth)
+  for (let x = 0; x < innerWidth; x++) {
+    x0s[x] = (xs.index0[x] ?? 0) * 3
+    x1s[x] = (xs.index1[x] ?? 0) * 3
+    fxs[x] = xs.frac[x] ?? 0
+  }
+  for (let y = 0; y < innerHeight; y++) {
+    const row0 = (ys.index0[y] ?? 0) * stride
+    const row1 = (ys.index1[y] ?? 0) * stride
+    const fy = ys.frac[y] ?? 0
+    const gy = 1 - fy
+    let o = y * size * 3
+    for (let x = 0; x < innerWidth; x++) {
+      const a = row0 + (x0s[x] as number)
+      const b = row0 + (x1s[x] as number)
+      const c = row1 + (x0s[x] as number)
+      const d = row1 + (x1s[x] as number)
+      const fx = fxs[x] as number
+      const gx = 1 - fx
+      for (let k = 0; k < 3; k++) {
+        const top = (src[a + k] as number) * gx + (src[b + k] as number) * fx
+        const bottom = (src[c + k] as number) * gx + (src[d + k] as number) * fx
+        out[o++] = top * gy + bottom * fy
+      }
+    }
+  }
+  return out
 }
 
 /** Luma (BT.601) of each pixel, rounded to 8 bits. */

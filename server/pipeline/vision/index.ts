@@ -6,7 +6,16 @@
 export type { Affine, Box, GrayImage, Point, RgbImage } from './types.js'
 export { configureSharp, decodeImage, sniffFormat } from './decode.js'
 export type { DecodeLimits, DecodeStrictness, ImageFormat } from './decode.js'
-export { halve, letterbox, resizeBilinear, toFloatTensorNCHW, toFloatTensorNHWC, toGray } from './image.js'
+export {
+  cropPadSquare,
+  halve,
+  letterbox,
+  letterboxTensor,
+  resizeBilinear,
+  toFloatTensorNCHW,
+  toFloatTensorNHWC,
+  toGray,
+} from './image.js'
 export type { Letterbox, LetterboxOptions, ResizeOptions, TensorOptions } from './image.js'
 export {
   applyAffine,
