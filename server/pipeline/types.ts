@@ -1,17 +1,8 @@
 /** Shapes of what the pipeline returns; shared by the worker, the server and the CLI. */
+import type { Box, Point } from './vision/types.js'
 
-export interface Point {
-  x: number
-  y: number
-}
-
-/** Pixels of the decoded (EXIF-oriented) image. */
-export interface Box {
-  x: number
-  y: number
-  width: number
-  height: number
-}
+/** Boxes and points are in pixels of the decoded (EXIF-oriented) image. */
+export type { Box, Point }
 
 export interface QualitySummary {
   /** Combined score in [0, 1]; see docs/models.md for the formula. */

@@ -192,23 +192,13 @@ export function createTransport(options: TransportOptions): Transport {
         break
     }
   }
-  // Known paths with another method: 405. uWS prefers method-specific handlers over `any`.
-  for (const pattern of patterns.keys()) {
-    app.any(pattern, (res) => {
-      res.cork(() => {
-        const reply = errorReply(new FacewireError('ERR_METHOD_NOT_ALLOWED'))
-        res.writeStatus(statusLine(reply.status)).writeHeader('content-type', 'application/json')
-        res.end(reply.body ?? '')
-      })
-    })
+  // Synchronous answers need no abort tracking: uWS is corked in the handler's own tick.
+  const refuse = (code: 'ERR_METHOD_NOT_ALLOWED' | 'ERR_NOT_FOUND') => (res: HttpResponse) => {
+    send(res, { aborted: false }, errorReply(new FacewireError(code)))
   }
-  app.any('/*', (res) => {
-    res.cork(() => {
-      const reply = errorReply(new FacewireError('ERR_NOT_FOUND'))
-      res.writeStatus(statusLine(reply.status)).writeHeader('content-type', 'application/json')
-      res.end(reply.body ?? '', !accepting)
-    })
-  })
+  // Known paths with another method: 405. uWS prefers method-specific handlers over `any`.
+  for (const pattern of patterns.keys()) app.any(pattern, refuse('ERR_METHOD_NOT_ALLOWED'))
+  app.any('/*', refuse('ERR_NOT_FOUND'))
 
   return {
     engine,

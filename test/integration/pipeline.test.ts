@@ -5,6 +5,7 @@ import { test } from 'node:test'
 import { FacewireError } from '../../server/errors.js'
 import { createPipeline, DEFAULT_MODELS_DIR, type Pipeline } from '../../server/pipeline/index.js'
 import { createMemoryLogger } from '../helpers/app.js'
+import { codeOf } from '../helpers/errors.js'
 import { encode, facesDir, gif1x1, pngWithHeader, seededBytes, texturedScene } from '../helpers/images.js'
 
 const faces = facesDir()
@@ -20,16 +21,6 @@ function startPipeline(workers = 1): Pipeline {
     modelsDir: DEFAULT_MODELS_DIR,
     logger,
   })
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise
-  } catch (error) {
-    assert.ok(error instanceof FacewireError, `expected a FacewireError, got ${String(error)}`)
-    return error.code
-  }
-  assert.fail('expected the image to be refused')
 }
 
 function cosine(a: Float32Array, b: Float32Array): number {

@@ -3,7 +3,7 @@
  * built from its weights: boxes are decoded against the anchors inside the graph, so this is
  * thresholding, greedy NMS and un-padding.
  */
-import type { RelativeBox } from './tiny-face-decode.js'
+import { toPixels, type RelativeBox } from './tiny-face-decode.js'
 
 /** The square input side of face-api's SSD MobileNetV1. */
 export const SSD_MOBILENETV1_INPUT_SIZE = 512
@@ -95,12 +95,7 @@ export function decodeSsdMobilenetv1(
       score: scores[i] as number,
       index: i,
       relativeBox,
-      box: {
-        x: relativeBox.x * imageWidth,
-        y: relativeBox.y * imageHeight,
-        width: relativeBox.width * imageWidth,
-        height: relativeBox.height * imageHeight,
-      },
+      box: toPixels(relativeBox, imageWidth, imageHeight),
     }
   })
 }

@@ -61,6 +61,16 @@ export interface TinyFaceDecodeOptions {
   anchors?: readonly (readonly [number, number])[]
 }
 
+/** A box relative to the image (0..1) in the image's pixels. */
+export function toPixels(box: RelativeBox, imageWidth: number, imageHeight: number): RelativeBox {
+  return {
+    x: box.x * imageWidth,
+    y: box.y * imageHeight,
+    width: box.width * imageWidth,
+    height: box.height * imageHeight,
+  }
+}
+
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x))
 
 function iou(a: RelativeBox, b: RelativeBox): number {
@@ -135,12 +145,7 @@ export function decodeTinyFaceDetectorGrid(
         found.push({
           score,
           relativeBox,
-          box: {
-            x: relativeBox.x * imageWidth,
-            y: relativeBox.y * imageHeight,
-            width: relativeBox.width * imageWidth,
-            height: relativeBox.height * imageHeight,
-          },
+          box: toPixels(relativeBox, imageWidth, imageHeight),
           row,
           col,
           anchor: a,

@@ -3,6 +3,7 @@ import { test } from 'node:test'
 import { FacewireError } from '../../../server/errors.js'
 import { createPool, type PoolOptions } from '../../../server/pipeline/pool.js'
 import { createMemoryLogger } from '../../helpers/app.js'
+import { codeOf } from '../../helpers/errors.js'
 
 const workerUrl = new URL('../../fixtures/scripted-worker.js', import.meta.url)
 
@@ -30,16 +31,6 @@ function frame(script: number, length = 16): Uint8Array {
   const bytes = new Uint8Array(length)
   bytes[0] = script
   return bytes
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise
-  } catch (error) {
-    assert.ok(error instanceof FacewireError, `expected a FacewireError, got ${String(error)}`)
-    return error.code
-  }
-  assert.fail('expected the task to fail')
 }
 
 test('every worker loads before the pool is ready, and tasks are answered with their results', async (t) => {
