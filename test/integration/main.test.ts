@@ -99,3 +99,15 @@ test('production without FACEWIRE_JWT_SECRET refuses to start', async () => {
     false,
   )
 })
+
+test('a models folder that cannot be loaded stops the server with exit 1 and ERR_MODEL_INVALID', async () => {
+  const server = startMain({
+    FACEWIRE_JWT_SECRET: 'a-secret-that-is-long-enough-for-tests-1234',
+    FACEWIRE_MODELS_DIR: '/nonexistent-models-dir',
+  })
+  const [code] = (await once(server.child, 'exit')) as [number | null]
+  assert.equal(code, 1)
+  const failed = server.lines.find((line) => line['msg'] === 'pipeline.failed')
+  assert.ok(failed, 'pipeline.failed is logged')
+  assert.match(JSON.stringify(failed), /ERR_MODEL_INVALID/)
+})
