@@ -4,7 +4,6 @@ import tseslint from 'typescript-eslint'
 export default tseslint.config(
   {
     ignores: [
-      '.scratch/',
       'dist/',
       'node_modules/',
       'data/',
