@@ -3,14 +3,7 @@ import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
   {
-    ignores: [
-      'dist/',
-      'node_modules/',
-      'data/',
-      'coverage/',
-      'models/*.onnx',
-      'client/kiosk/dist/',
-    ],
+    ignores: ['dist/', 'node_modules/', 'data/', 'coverage/', 'models/*.onnx', 'client/kiosk/dist/'],
   },
   js.configs.recommended,
   {
