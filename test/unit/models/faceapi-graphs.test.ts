@@ -206,6 +206,29 @@ before(async () => {
   assert.ok(faces.length >= 2, `expected faces in sample1.jpg, found ${faces.length}`)
 })
 
+interface ScoredBox {
+  score: number
+  box: { x: number; y: number; width: number; height: number }
+}
+
+/** Largest difference in score or box coordinate between our detections and face-api's, in order. */
+function worstDetectionDiff(ours: readonly ScoredBox[], theirs: readonly ScoredBox[]): number {
+  let worst = 0
+  ours.forEach((d, i) => {
+    const r = theirs[i]
+    assert.ok(r)
+    worst = Math.max(
+      worst,
+      Math.abs(d.score - r.score),
+      Math.abs(d.box.x - r.box.x),
+      Math.abs(d.box.y - r.box.y),
+      Math.abs(d.box.width - r.box.width),
+      Math.abs(d.box.height - r.box.height),
+    )
+  })
+  return worst
+}
+
 test('the weight-manifest loader decodes uint8-quantized and float32 weights exactly like tfjs io.decodeWeights', async () => {
   for (const name of ['face_recognition_model', 'tiny_face_detector_model', 'ssd_mobilenetv1_model']) {
     const ours = await loadFaceApiWeights(name)
@@ -314,19 +337,7 @@ test("the synthesized TinyFaceDetector graph and decoder reproduce face-api's gr
     new faceapi.TinyFaceDetectorOptions({ inputSize: 416, scoreThreshold: 0.5 }),
   )
   assert.equal(decoded.length, ref.length)
-  let worstBox = 0
-  decoded.forEach((d, i) => {
-    const r = ref[i]
-    assert.ok(r)
-    worstBox = Math.max(
-      worstBox,
-      Math.abs(d.score - r.score),
-      Math.abs(d.box.x - r.box.x),
-      Math.abs(d.box.y - r.box.y),
-      Math.abs(d.box.width - r.box.width),
-      Math.abs(d.box.height - r.box.height),
-    )
-  })
+  const worstBox = worstDetectionDiff(decoded, ref)
   console.log(
     `tinyFaceDetector max abs diff: grid ${gridDiff.toExponential(2)}, ${decoded.length} boxes ${worstBox.toExponential(2)} px`,
   )
@@ -394,19 +405,7 @@ test("the synthesized SSD MobileNetV1 graph and decoder reproduce face-api's dec
   delete (net as { forwardInput?: unknown }).forwardInput
   assert.ok(decoded.length > 0)
   assert.equal(decoded.length, refDet.length)
-  let worstBox = 0
-  decoded.forEach((d, i) => {
-    const r = refDet[i]
-    assert.ok(r)
-    worstBox = Math.max(
-      worstBox,
-      Math.abs(d.score - r.score),
-      Math.abs(d.box.x - r.box.x),
-      Math.abs(d.box.y - r.box.y),
-      Math.abs(d.box.width - r.box.width),
-      Math.abs(d.box.height - r.box.height),
-    )
-  })
+  const worstBox = worstDetectionDiff(decoded, refDet)
   console.log(
     `ssdMobilenetv1 max abs diff: boxes ${boxDiff.toExponential(2)}, scores ${scoreDiff.toExponential(2)}, ${decoded.length} detections ${worstBox.toExponential(2)} px`,
   )
