@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { startTestApp } from '../helpers/app.js'
+import { encode, texturedScene } from '../helpers/images.js'
 import { httpRequest } from '../helpers/http.js'
 
 test('the app on port 0 answers /health, /ready and /metrics', async (t) => {
@@ -53,4 +54,25 @@ test('after shutdown the port no longer accepts connections', async () => {
   assert.equal(result.drained, true)
   await assert.rejects(httpRequest(port, '/health'), /ECONNREFUSED/)
   assert.equal(app.readiness.isReady(), false)
+})
+
+test('/metrics exports pipeline queue depth, busy workers, task outcomes and per-stage latency', async (t) => {
+  const { app, port } = await startTestApp()
+  t.after(() => app.shutdown(1000))
+  await app.pipeline.analyze(await encode(texturedScene(64, 48), 'png'), { mode: 'all', maxFaces: 1 })
+  await app.pipeline
+    .analyze(new Uint8Array([1, 2, 3, 4]), { mode: 'all', maxFaces: 1 })
+    .catch(() => undefined)
+  const metrics = (await httpRequest(port, '/metrics')).body
+  assert.match(metrics, /^facewire_pipeline_queue_depth 0$/m)
+  assert.match(metrics, /^facewire_pipeline_busy_workers 0$/m)
+  assert.match(metrics, /^facewire_pipeline_tasks_total\{outcome="ok"\} 1$/m)
+  assert.match(metrics, /^facewire_pipeline_tasks_total\{outcome="error"\} 1$/m)
+  for (const stage of ['queue', 'decode', 'detect', 'landmarks', 'align', 'embed', 'total', 'inference']) {
+    assert.match(
+      metrics,
+      new RegExp(`^facewire_pipeline_stage_seconds_count\\{stage="${stage}"\\} [12]$`, 'm'),
+      stage,
+    )
+  }
 })
