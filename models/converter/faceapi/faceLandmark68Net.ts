@@ -27,14 +27,7 @@ export function buildFaceLandmark68Graph(weights: ReadonlyMap<string, WeightTens
   const size = FACE_LANDMARK_INPUT_SIZE
 
   const x = g.placeholder(FACE_LANDMARK_INPUT, [-1, size, size, 3])
-  const mean = g.floats('preprocess/mean_rgb', FACE_LANDMARK_MEAN_RGB)
-  const centered = g.binary('preprocess/sub_mean', 'Sub', x, mean)
-  const normalized = g.binary(
-    'preprocess/div_255',
-    'RealDiv',
-    centered,
-    g.floats('preprocess/divisor', [255], []),
-  )
+  const normalized = g.normalizeRgb(x, FACE_LANDMARK_MEAN_RGB)
 
   function separable(prefix: string, input: string, stride: number): string {
     const dw = g.depthwiseConv2d(

@@ -38,10 +38,7 @@ export function buildFaceRecognitionGraph(weights: ReadonlyMap<string, WeightTen
   const size = FACE_RECOGNITION_INPUT_SIZE
 
   const x = g.placeholder(FACE_RECOGNITION_INPUT, [-1, size, size, 3])
-  const mean = g.floats('preprocess/mean_rgb', FACE_RECOGNITION_MEAN_RGB)
-  const centered = g.binary('preprocess/sub_mean', 'Sub', x, mean)
-  const div = g.floats('preprocess/divisor', [255], [])
-  const normalized = g.binary('preprocess/div_255', 'RealDiv', centered, div)
+  const normalized = g.normalizeRgb(x, FACE_RECOGNITION_MEAN_RGB)
 
   /** conv + bias, then the affine "scale" layer, optional relu (face-api convLayer). */
   function convLayer(

@@ -147,6 +147,17 @@ export class GraphBuilder {
     })
   }
 
+  /**
+   * face-api's input normalisation, `(x - meanRgb) / 255`, as the graph's first nodes: the
+   * converted models then take raw RGB pixels.
+   */
+  normalizeRgb(input: string, meanRgb: readonly number[]): string {
+    const mean = this.floats('preprocess/mean_rgb', meanRgb)
+    const centered = this.binary('preprocess/sub_mean', 'Sub', input, mean)
+    const divisor = this.floats('preprocess/divisor', [255], [])
+    return this.binary('preprocess/div_255', 'RealDiv', centered, divisor)
+  }
+
   binary(
     name: string,
     op: 'AddV2' | 'Sub' | 'Mul' | 'RealDiv' | 'Maximum' | 'Minimum',

@@ -45,14 +45,7 @@ export function buildTinyFaceDetectorGraph(
   const g = new GraphBuilder(weights)
 
   const x = g.placeholder(TINY_FACE_DETECTOR_INPUT, [-1, s, s, 3])
-  const mean = g.floats('preprocess/mean_rgb', TINY_FACE_DETECTOR_MEAN_RGB)
-  const centered = g.binary('preprocess/sub_mean', 'Sub', x, mean)
-  const normalized = g.binary(
-    'preprocess/div_255',
-    'RealDiv',
-    centered,
-    g.floats('preprocess/divisor', [255], []),
-  )
+  const normalized = g.normalizeRgb(x, TINY_FACE_DETECTOR_MEAN_RGB)
 
   function separable(prefix: string, input: string): string {
     const dw = g.depthwiseConv2d(

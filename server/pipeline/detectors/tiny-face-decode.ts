@@ -18,6 +18,8 @@
  * Then greedy NMS (IoU threshold 0.4) in descending score order. Boxes are not clipped.
  */
 
+import { nonMaxSuppression } from '../vision/nms.js'
+
 export const TINY_FACE_ANCHORS: readonly (readonly [number, number])[] = [
   [1.603231, 2.094468],
   [6.041143, 7.080126],
@@ -73,33 +75,6 @@ export function toPixels(box: RelativeBox, imageWidth: number, imageHeight: numb
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x))
 
-function iou(a: RelativeBox, b: RelativeBox): number {
-  const w = Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x))
-  const h = Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y))
-  const inter = w * h
-  return inter / (a.width * a.height + b.width * b.height - inter)
-}
-
-/** face-api's greedy NMS: returns kept indices, highest score first. */
-export function nonMaxSuppression(
-  boxes: readonly RelativeBox[],
-  scores: readonly number[],
-  iouThreshold: number,
-): number[] {
-  let order = scores
-    .map((score, index) => ({ score, index }))
-    .sort((a, b) => a.score - b.score)
-    .map((c) => c.index)
-  const pick: number[] = []
-  while (order.length > 0) {
-    const curr = order.pop() as number
-    pick.push(curr)
-    const currBox = boxes[curr] as RelativeBox
-    order = order.filter((idx) => iou(currBox, boxes[idx] as RelativeBox) <= iouThreshold)
-  }
-  return pick
-}
-
 /**
  * Decodes one image's grid (`[rows, cols, anchors * 5]`, row-major, e.g. the first batch item of
  * the "grid" output) into detections after thresholding and NMS, highest score first.
@@ -153,10 +128,11 @@ export function decodeTinyFaceDetectorGrid(
       }
     }
   }
+  // face-api's greedy NMS: highest score first, drop boxes overlapping a kept one above the IoU.
   const keep = nonMaxSuppression(
     found.map((d) => d.relativeBox),
     found.map((d) => d.score),
-    iouThreshold,
+    { iouThreshold, scoreThreshold: 0, maxOutput: found.length },
   )
   return keep.map((i) => found[i] as TinyFaceDetection)
 }
