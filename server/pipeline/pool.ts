@@ -96,6 +96,7 @@ export function createPool<TOptions, TResult>(options: PoolOptions): Pool<TOptio
   let closing = false
   let replaced = 0
   let readyCount = 0
+  let idleWaiters: (() => void)[] = []
   let resolveReady: (info: WorkerInfo) => void = () => undefined
   let rejectReady: (error: FacewireError) => void = () => undefined
   let initialised = false
@@ -121,6 +122,11 @@ export function createPool<TOptions, TResult>(options: PoolOptions): Pool<TOptio
     clearTimeout(task.timer)
     slot.task = undefined
     hooks.onTaskDone?.(outcome, task.startedAt - task.enqueuedAt)
+    if (busyCount() === 0) {
+      const waiters = idleWaiters
+      idleWaiters = []
+      for (const resolve of waiters) resolve()
+    }
     return task
   }
 
@@ -259,19 +265,8 @@ export function createPool<TOptions, TResult>(options: PoolOptions): Pool<TOptio
       closing = true
       for (const task of queue.splice(0)) task.reject(new FacewireError('ERR_SHUTTING_DOWN'))
       report()
-      const running = slots
-        .filter((slot) => slot.task !== undefined)
-        .map(
-          (slot) =>
-            new Promise<void>((resolve) => {
-              const check = (): void => {
-                if (slot.task === undefined || slot.retired) resolve()
-                else setTimeout(check, 5)
-              }
-              check()
-            }),
-        )
-      await Promise.all(running)
+      // Running tasks finish (or time out) before the workers go.
+      if (busyCount() > 0) await new Promise<void>((resolve) => idleWaiters.push(resolve))
       await Promise.all(
         slots.map(async (slot) => {
           slot.retired = true
