@@ -1,8 +1,16 @@
+import { readFileSync } from 'node:fs'
+import { createApiRoutes } from './api/routes.js'
+import { createAuthenticator, type Authenticator } from './auth.js'
 import type { Config } from './config.js'
 import { FacewireError, toWireError } from './errors.js'
+import { createGallery, type Gallery } from './gallery/index.js'
 import type { Logger } from './logger.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { createPipeline, pipelineOptionsFromConfig, type Pipeline } from './pipeline/index.js'
+import { findModel, loadManifest } from './pipeline/manifest.js'
+import { createDetectRoute } from './streams/detect.js'
+import { createEventHub } from './streams/events.js'
+import { createWatchRoute } from './streams/watch.js'
 import { createReadiness, type Readiness } from './readiness.js'
 import {
   createTransport,
@@ -23,6 +31,11 @@ export interface App {
   readonly readiness: Readiness
   readonly metrics: Metrics
   readonly pipeline: Pipeline
+  readonly auth: Authenticator
+  /** Resolves once the models and the gallery are loaded; rejects if either fails. */
+  readonly ready: Promise<void>
+  /** The gallery; throws ERR_NOT_READY until it is loaded. */
+  gallery(): Gallery
   /** Binds config.host:config.port (0 picks a free port) and resolves with the bound port. */
   listen(): Promise<number>
   /**
@@ -44,6 +57,48 @@ export function createApp(options: AppOptions): App {
   pipeline.ready.catch((error: unknown) => {
     logger.fatal({ err: error }, 'pipeline.failed')
   })
+  const auth = createAuthenticator({
+    algorithm: config.jwtAlgorithm,
+    secret: config.jwtSecret,
+    publicKey: config.jwtPublicKeyFile === undefined ? undefined : readPublicKey(config.jwtPublicKeyFile),
+  })
+
+  readiness.register('gallery')
+  let loadedGallery: Gallery | undefined
+  const galleryReady = openGallery(config, logger, metrics).then((gallery) => {
+    loadedGallery = gallery
+    const stats = gallery.stats()
+    metrics.galleryFaces.set({ state: 'indexed' }, stats.indexedFaces)
+    metrics.galleryFaces.set({ state: 'stale' }, stats.staleFaces)
+    readiness.markReady('gallery')
+    return gallery
+  })
+  galleryReady.catch((error: unknown) => {
+    logger.fatal(
+      { err: error, code: error instanceof FacewireError ? error.code : undefined },
+      'gallery.failed',
+    )
+  })
+  const ready = Promise.all([pipeline.ready, galleryReady]).then(() => undefined)
+  ready.catch(() => undefined)
+  const gallery = (): Gallery => {
+    if (loadedGallery === undefined) throw new FacewireError('ERR_NOT_READY')
+    return loadedGallery
+  }
+  let snapshotTimer: NodeJS.Timeout | undefined
+  void galleryReady.then(
+    (loaded) => {
+      snapshotTimer = setInterval(() => {
+        try {
+          loaded.snapshot()
+        } catch (error) {
+          logger.error({ err: error }, 'gallery.snapshot_failed')
+        }
+      }, config.snapshotIntervalMs)
+      snapshotTimer.unref()
+    },
+    () => undefined,
+  )
 
   const instrument = (method: HttpMethod, pattern: string, handler: HttpHandler): Route => ({
     method,
@@ -73,14 +128,73 @@ export function createApp(options: AppOptions): App {
       if (readiness.isReady()) return jsonReply(200, { status: 'ready', components })
       return jsonReply(503, { error: toWireError(new FacewireError('ERR_NOT_READY')), components })
     }),
-    instrument('GET', '/metrics', async () => ({
-      status: 200,
-      headers: { 'content-type': metrics.registry.contentType },
-      body: await metrics.registry.metrics(),
-    })),
+    instrument('GET', '/metrics', async () => {
+      if (loadedGallery !== undefined) {
+        const stats = loadedGallery.stats()
+        metrics.galleryFaces.set({ state: 'indexed' }, stats.indexedFaces)
+        metrics.galleryFaces.set({ state: 'stale' }, stats.staleFaces)
+      }
+      return {
+        status: 200,
+        headers: { 'content-type': metrics.registry.contentType },
+        body: await metrics.registry.metrics(),
+      }
+    }),
   ]
 
-  const transport = createTransport({ routes, logger, maxBodyBytes: config.maxBodyBytes })
+  routes.push(
+    ...createApiRoutes({
+      auth,
+      gallery,
+      pipeline,
+      logger,
+      rateLimit: config.apiRateLimit,
+      minEnrollQuality: config.minEnrollQuality,
+      maxFaces: 10,
+    }).map((route) => instrument(route.method, route.pattern, route.handler)),
+  )
+
+  let models: string[] = []
+  void pipeline.ready.then(
+    (info) => {
+      models = info.models
+    },
+    () => undefined,
+  )
+  // The transport exists only after the routes; events publish through it once it does.
+  let publish: (topic: string, text: string) => void = () => undefined
+  const events = createEventHub({
+    publish: (topic, text) => {
+      publish(topic, text)
+    },
+    cooldownMs: config.streams.eventCooldownMs,
+    unknownEvents: config.streams.unknownEvents,
+  })
+  const wsRoutes = [
+    createDetectRoute({
+      auth,
+      pipeline,
+      gallery,
+      events,
+      logger,
+      metrics,
+      config,
+      models: () => models,
+    }),
+    createWatchRoute({
+      auth,
+      logger,
+      metrics,
+      idleTimeoutS: config.streams.idleTimeoutS,
+      maxBufferedBytes: config.streams.maxBufferedBytes,
+      unknownEvents: config.streams.unknownEvents,
+    }),
+  ]
+
+  const transport = createTransport({ routes, wsRoutes, logger, maxBodyBytes: config.maxBodyBytes })
+  publish = (topic, text) => {
+    transport.ws.publish(topic, text)
+  }
   let shutdownPromise: Promise<{ drained: boolean }> | undefined
 
   return {
@@ -88,6 +202,9 @@ export function createApp(options: AppOptions): App {
     readiness,
     metrics,
     pipeline,
+    auth,
+    ready,
+    gallery,
     async listen() {
       const port = await transport.listen(config.host, config.port)
       readiness.markReady('transport')
@@ -109,10 +226,56 @@ export function createApp(options: AppOptions): App {
         const drained = await Promise.race([transport.drain().then(() => true as const), timedOut])
         clearTimeout(timer)
         await pipeline.close()
+        clearInterval(snapshotTimer)
+        if (loadedGallery !== undefined) {
+          try {
+            loadedGallery.close()
+          } catch (error) {
+            logger.error({ err: error }, 'gallery.close_failed')
+          }
+        }
         logger.info({ drained, inFlight: transport.inFlight }, 'server.stopped')
         return { drained }
       })()
       return shutdownPromise
     },
   }
+}
+
+function readPublicKey(file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (cause) {
+    throw new FacewireError(
+      'ERR_CONFIG_INVALID',
+      `invalid configuration: FACEWIRE_JWT_PUBLIC_KEY_FILE: cannot read ${file}`,
+      { cause, details: { variables: ['FACEWIRE_JWT_PUBLIC_KEY_FILE'] } },
+    )
+  }
+}
+
+/** Opens the store and loads (or rebuilds) the indexes for the configured embedder. */
+async function openGallery(config: Config, logger: Logger, metrics: Metrics): Promise<Gallery> {
+  const modelsDir = pipelineOptionsFromConfig(config).modelsDir
+  const manifest = await loadManifest(modelsDir)
+  const embedder = findModel(manifest, manifest.pipeline.embedder)
+  const dim = embedder.outputs[0]?.shape.at(-1)
+  if (typeof dim !== 'number') {
+    throw new FacewireError(
+      'ERR_MODEL_INVALID',
+      `embedder ${embedder.id}: its output needs a fixed last dimension`,
+    )
+  }
+  // The store itself warns (gallery.unencrypted) when embeddings are written in clear.
+  return createGallery({
+    dataDir: config.dataDir,
+    embeddingKey: config.embeddingKey,
+    logger,
+    modelId: `${embedder.id}@${embedder.sha256.slice(0, 12)}`,
+    dim,
+    hnsw: config.hnsw,
+    policy: config.match,
+    orgPolicies: config.orgPolicies,
+    metrics,
+  })
 }

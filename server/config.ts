@@ -23,6 +23,26 @@ const positiveMs = z.coerce
   .min(1, 'must be at least 1 ms')
   .max(600_000, 'must be at most 600000 ms')
 
+const unit = z.coerce
+  .number({ error: 'must be a number' })
+  .min(0, 'must be between 0 and 1')
+  .max(1, 'must be between 0 and 1')
+
+const JWT_ALGORITHMS = ['HS256', 'RS256', 'ES256'] as const
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number]
+
+/** Organization ids: what a token's `org` claim and FACEWIRE_ORG_POLICIES keys must look like. */
+export const ORG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
+
+/**
+ * Cosine similarity at which the default embedder accepts a match: calibrated on LFW View 1
+ * pairsDevTrain for a false-accept rate of 1e-3 (see docs/models.md, "Open-set threshold").
+ */
+export const DEFAULT_MATCH_THRESHOLD = 0.924
+
+/** Enrollment refuses faces below this quality score (docs/models.md, "Quality"). */
+export const DEFAULT_MIN_ENROLL_QUALITY = 0.3
+
 /** Environment variables, as documented in docs/configuration.md and .env.example. */
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -47,6 +67,61 @@ const envSchema = z.object({
   FACEWIRE_MAX_IMAGE_PIXELS: count(1, 1_000_000_000).default(40_000_000),
   FACEWIRE_MAX_IMAGE_SIDE: count(1, 100_000).default(10_000),
   FACEWIRE_MODELS_DIR: z.string().min(1, 'must not be empty').optional(),
+  FACEWIRE_JWT_ALGORITHM: z
+    .enum(JWT_ALGORITHMS, { error: `must be one of ${JWT_ALGORITHMS.join(', ')}` })
+    .default('HS256'),
+  FACEWIRE_JWT_PUBLIC_KEY_FILE: z.string().min(1, 'must not be empty').optional(),
+  FACEWIRE_EMBEDDING_KEY: z
+    .string()
+    .refine((value) => Buffer.from(value, 'base64').length === 32 && /^[A-Za-z0-9+/]+=*$/.test(value), {
+      message: 'must be 32 bytes in base64 (openssl rand -base64 32)',
+    })
+    .optional(),
+  FACEWIRE_HNSW_M: count(2, 100).default(16),
+  FACEWIRE_HNSW_EF_CONSTRUCTION: count(2, 2000).default(200),
+  FACEWIRE_HNSW_EF: count(1, 5000).default(64),
+  FACEWIRE_SNAPSHOT_INTERVAL_MS: positiveMs.default(60_000),
+  FACEWIRE_MATCH_THRESHOLD: unit.default(DEFAULT_MATCH_THRESHOLD),
+  FACEWIRE_MATCH_MARGIN: unit.default(0.02),
+  FACEWIRE_TOP_K: count(1, 50).default(5),
+  FACEWIRE_ORG_POLICIES: z
+    .string()
+    .transform((value, ctx) => {
+      try {
+        return JSON.parse(value) as unknown
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON' })
+        return z.NEVER
+      }
+    })
+    .pipe(
+      z.record(
+        z.string().regex(ORG_PATTERN, 'organization ids must match ' + String(ORG_PATTERN)),
+        z.strictObject({ threshold: unit.optional(), margin: unit.optional() }),
+        { error: 'must be a JSON object {"org": {"threshold": 0.9, "margin": 0.02}}' },
+      ),
+    )
+    .optional(),
+  FACEWIRE_MIN_ENROLL_QUALITY: unit.default(DEFAULT_MIN_ENROLL_QUALITY),
+  FACEWIRE_API_RATE_LIMIT: count(1, 1_000_000).default(50),
+  FACEWIRE_STREAM_MAX_FPS: count(1, 1000).default(15),
+  FACEWIRE_ORG_MAX_FPS: count(1, 100_000).default(120),
+  FACEWIRE_MAX_FRAME_BYTES: count(1024, 64 * 1024 * 1024).default(2 * 1024 * 1024),
+  FACEWIRE_STREAM_MAX_FACES: count(1, 50).default(5),
+  FACEWIRE_WS_IDLE_TIMEOUT_S: count(8, 3600).default(60),
+  FACEWIRE_WS_MAX_BUFFERED_BYTES: count(1024, 64 * 1024 * 1024).default(256 * 1024),
+  FACEWIRE_TRACK_FRAMES: count(1, 50).default(5),
+  FACEWIRE_TRACK_SWITCH_FRAMES: count(1, 50).default(2),
+  FACEWIRE_EVENT_COOLDOWN_MS: z.coerce
+    .number({ error: 'must be a number of milliseconds' })
+    .int('must be an integer number of milliseconds')
+    .min(0, 'must be at least 0')
+    .max(86_400_000, 'must be at most 86400000')
+    .default(30_000),
+  FACEWIRE_EVENTS_UNKNOWN: z
+    .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+    .transform((value) => value === 'true' || value === '1')
+    .default(false),
 })
 
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -70,6 +145,39 @@ export interface Config {
   readonly maxImageSide: number
   /** Folder holding manifest.json and the ONNX files; undefined = the models shipped with facewire. */
   readonly modelsDir: string | undefined
+  readonly jwtAlgorithm: JwtAlgorithm
+  /** PEM file with the public key verifying RS256/ES256 tokens (required for those). */
+  readonly jwtPublicKeyFile: string | undefined
+  /** 32-byte AES-256-GCM key for embeddings at rest; undefined = stored in clear (warned). */
+  readonly embeddingKey: Buffer | undefined
+  readonly hnsw: { readonly M: number; readonly efConstruction: number; readonly ef: number }
+  /** How often the index snapshot is rewritten when the gallery changed. */
+  readonly snapshotIntervalMs: number
+  /** Open-set decision policy; `orgPolicies` overrides threshold/margin per organization. */
+  readonly match: { readonly threshold: number; readonly margin: number; readonly topK: number }
+  readonly orgPolicies: Readonly<
+    Record<string, { threshold?: number | undefined; margin?: number | undefined }>
+  >
+  readonly minEnrollQuality: number
+  /** REST requests per second per organization. */
+  readonly apiRateLimit: number
+  readonly streams: {
+    /** Frames per second per /ws/detect connection, and per organization across its connections. */
+    readonly maxFps: number
+    readonly orgMaxFps: number
+    /** Largest binary message (header + image). */
+    readonly maxFrameBytes: number
+    readonly maxFaces: number
+    readonly idleTimeoutS: number
+    /** Results for a connection whose send buffer holds more than this are dropped and counted. */
+    readonly maxBufferedBytes: number
+    /** Embeddings fused per track, and frames a different decision must hold to replace it. */
+    readonly trackFrames: number
+    readonly trackSwitchFrames: number
+    /** A track's match event is repeated for the same identity only after this long. */
+    readonly eventCooldownMs: number
+    readonly unknownEvents: boolean
+  }
 }
 
 export const CONFIG_VARIABLES = Object.keys(envSchema.shape) as (keyof typeof envSchema.shape)[]
@@ -92,11 +200,22 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     })
   }
   const e = parsed.data
-  if (e.NODE_ENV === 'production' && e.FACEWIRE_JWT_SECRET === undefined) {
+  if (
+    e.NODE_ENV === 'production' &&
+    e.FACEWIRE_JWT_ALGORITHM === 'HS256' &&
+    e.FACEWIRE_JWT_SECRET === undefined
+  ) {
     throw new FacewireError(
       'ERR_CONFIG_INVALID',
-      'invalid configuration: FACEWIRE_JWT_SECRET: required when NODE_ENV=production',
+      'invalid configuration: FACEWIRE_JWT_SECRET: required when NODE_ENV=production (HS256)',
       { details: { variables: ['FACEWIRE_JWT_SECRET'] } },
+    )
+  }
+  if (e.FACEWIRE_JWT_ALGORITHM !== 'HS256' && e.FACEWIRE_JWT_PUBLIC_KEY_FILE === undefined) {
+    throw new FacewireError(
+      'ERR_CONFIG_INVALID',
+      `invalid configuration: FACEWIRE_JWT_PUBLIC_KEY_FILE: required when FACEWIRE_JWT_ALGORITHM=${e.FACEWIRE_JWT_ALGORITHM}`,
+      { details: { variables: ['FACEWIRE_JWT_PUBLIC_KEY_FILE'] } },
     )
   }
   const workers = e.FACEWIRE_WORKERS ?? availableParallelism()
@@ -115,5 +234,35 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     maxImagePixels: e.FACEWIRE_MAX_IMAGE_PIXELS,
     maxImageSide: e.FACEWIRE_MAX_IMAGE_SIDE,
     modelsDir: e.FACEWIRE_MODELS_DIR,
+    jwtAlgorithm: e.FACEWIRE_JWT_ALGORITHM,
+    jwtPublicKeyFile: e.FACEWIRE_JWT_PUBLIC_KEY_FILE,
+    embeddingKey:
+      e.FACEWIRE_EMBEDDING_KEY === undefined ? undefined : Buffer.from(e.FACEWIRE_EMBEDDING_KEY, 'base64'),
+    hnsw: Object.freeze({
+      M: e.FACEWIRE_HNSW_M,
+      efConstruction: e.FACEWIRE_HNSW_EF_CONSTRUCTION,
+      ef: e.FACEWIRE_HNSW_EF,
+    }),
+    snapshotIntervalMs: e.FACEWIRE_SNAPSHOT_INTERVAL_MS,
+    match: Object.freeze({
+      threshold: e.FACEWIRE_MATCH_THRESHOLD,
+      margin: e.FACEWIRE_MATCH_MARGIN,
+      topK: e.FACEWIRE_TOP_K,
+    }),
+    orgPolicies: Object.freeze(e.FACEWIRE_ORG_POLICIES ?? {}),
+    minEnrollQuality: e.FACEWIRE_MIN_ENROLL_QUALITY,
+    apiRateLimit: e.FACEWIRE_API_RATE_LIMIT,
+    streams: Object.freeze({
+      maxFps: e.FACEWIRE_STREAM_MAX_FPS,
+      orgMaxFps: e.FACEWIRE_ORG_MAX_FPS,
+      maxFrameBytes: e.FACEWIRE_MAX_FRAME_BYTES,
+      maxFaces: e.FACEWIRE_STREAM_MAX_FACES,
+      idleTimeoutS: e.FACEWIRE_WS_IDLE_TIMEOUT_S,
+      maxBufferedBytes: e.FACEWIRE_WS_MAX_BUFFERED_BYTES,
+      trackFrames: e.FACEWIRE_TRACK_FRAMES,
+      trackSwitchFrames: e.FACEWIRE_TRACK_SWITCH_FRAMES,
+      eventCooldownMs: e.FACEWIRE_EVENT_COOLDOWN_MS,
+      unknownEvents: e.FACEWIRE_EVENTS_UNKNOWN,
+    }),
   })
 }

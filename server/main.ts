@@ -3,10 +3,10 @@
  * The process entry point: the only place that reads the environment, handles signals and calls
  * process.exit. Everything else receives what it needs as arguments.
  */
-import { randomBytes } from 'node:crypto'
 import { pino } from 'pino'
 import { createApp } from './app.js'
 import { parseConfig, type Config } from './config.js'
+import { loadDevSecret } from './dev-secret.js'
 import { FacewireError } from './errors.js'
 import { createLogger } from './logger.js'
 
@@ -22,11 +22,12 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     return
   }
   const logger = createLogger({ level: config.logLevel, destination: pino.destination({ sync: true }) })
-  if (config.jwtSecret === undefined) {
-    config = Object.freeze({ ...config, jwtSecret: randomBytes(48).toString('base64') })
+  if (config.jwtSecret === undefined && config.jwtAlgorithm === 'HS256') {
+    const dev = loadDevSecret(config.dataDir)
+    config = Object.freeze({ ...config, jwtSecret: dev.secret })
     logger.warn(
-      { variable: 'FACEWIRE_JWT_SECRET' },
-      'config.dev_secret: FACEWIRE_JWT_SECRET is unset; generated a random secret for this process only. Tokens will not survive a restart. Set FACEWIRE_JWT_SECRET (NODE_ENV=production refuses to start without it).',
+      { variable: 'FACEWIRE_JWT_SECRET', file: `${config.dataDir}/dev-jwt-secret`, created: dev.created },
+      'config.dev_secret: FACEWIRE_JWT_SECRET is unset; using a development secret kept in the data directory (facewire token reads it too). Set FACEWIRE_JWT_SECRET in production (NODE_ENV=production refuses to start without it).',
     )
   }
 
@@ -47,8 +48,9 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     `transport.engine: ${app.engine.name} ${app.engine.version} (native ${app.engine.binary})`,
   )
 
-  app.pipeline.ready.catch(() => {
-    // Already logged as pipeline.failed: a server without its models cannot answer anything.
+  app.ready.catch(() => {
+    // Already logged (pipeline.failed, gallery.failed): a server without its models or its
+    // gallery cannot answer anything.
     logger.flush()
     process.exit(1)
   })

@@ -8,6 +8,18 @@ export interface Metrics {
   readonly pipelineBusyWorkers: Gauge
   readonly pipelineTasks: Counter<'outcome'>
   readonly pipelineStageSeconds: Histogram<'stage'>
+  /** Faces per state (indexed: searchable; stale: another embedder model), set on scrape. */
+  readonly galleryFaces: Gauge<'state'>
+  readonly gallerySearchSeconds: Histogram
+  readonly galleryChanges: Counter<'kind'>
+  readonly wsConnections: Gauge<'route'>
+  /** Answers to stream frames: result, dropped, throttled, error. */
+  readonly wsFrames: Counter<'outcome'>
+  /** Answers not sent because the connection's send buffer was over its bound. */
+  readonly wsAnswersDropped: Counter<'type'>
+  /** From a frame's arrival to its answer. */
+  readonly wsFrameSeconds: Histogram<'outcome'>
+  readonly eventsPublished: Counter<'type'>
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
@@ -52,6 +64,55 @@ export function createMetrics(): Metrics {
       help: 'Per-stage pipeline latency (queue, decode, detect, align, embed, total)',
       labelNames: ['stage'],
       buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    galleryFaces: new Gauge({
+      name: 'facewire_gallery_faces',
+      help: 'Enrolled faces: indexed (searchable) or stale (embedded by another model)',
+      labelNames: ['state'],
+      registers: [registry],
+    }),
+    gallerySearchSeconds: new Histogram({
+      name: 'facewire_gallery_search_seconds',
+      help: 'Gallery search and decision time per face',
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025],
+      registers: [registry],
+    }),
+    galleryChanges: new Counter({
+      name: 'facewire_gallery_changes_total',
+      help: 'Gallery index changes by kind (face_add, face_delete, identity_delete)',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    wsConnections: new Gauge({
+      name: 'facewire_ws_connections',
+      help: 'Open WebSocket connections per route',
+      labelNames: ['route'],
+      registers: [registry],
+    }),
+    wsFrames: new Counter({
+      name: 'facewire_ws_frames_total',
+      help: 'Stream frames by answer (result, dropped, throttled, error)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    wsAnswersDropped: new Counter({
+      name: 'facewire_ws_answers_dropped_total',
+      help: 'Stream answers not sent because the connection was over its send-buffer bound',
+      labelNames: ['type'],
+      registers: [registry],
+    }),
+    wsFrameSeconds: new Histogram({
+      name: 'facewire_ws_frame_seconds',
+      help: 'Stream frame latency from arrival to answer',
+      labelNames: ['outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    eventsPublished: new Counter({
+      name: 'facewire_events_published_total',
+      help: 'Events published to /ws/events watchers (match, unknown)',
+      labelNames: ['type'],
       registers: [registry],
     }),
   }

@@ -42,6 +42,18 @@ export interface EvalReport {
   tarAtFar1e3: number
   tarAtFar1e3Measurable: boolean
   trainAccuracy?: number
+  /**
+   * Open-set operating points: the threshold giving each false-accept rate on the train pairs
+   * (View 1 with --train; otherwise on the reported pairs), and the FAR/TAR it gives on the
+   * reported pairs.
+   */
+  operatingPoints: {
+    far: number
+    threshold: number
+    from: 'train' | 'test'
+    testFar: number
+    testTar: number
+  }[]
   models: string[]
   seconds: number
 }
@@ -136,6 +148,24 @@ export async function evaluateLfw(
     thresholdFrom = 'best-on-test'
   }
   const far3 = tarAtFar(scored, 1e-3)
+  // A pair with a missing face can never be a false accept in use (no face, no decision): the
+  // operating thresholds are chosen on the pairs where both faces were found.
+  const calibration = (train === undefined ? scored : score(train.pairs, embeddings)).filter(
+    (pair) => !Number.isNaN(pair.score),
+  )
+  const operatingPoints = [1e-2, 1e-3].map((far) => {
+    const { threshold: at } = tarAtFar(calibration, far)
+    const negatives = scored.filter((pair) => !pair.same)
+    const positives = scored.filter((pair) => pair.same)
+    const accepted = (pair: ScoredPair): boolean => !Number.isNaN(pair.score) && pair.score >= at
+    return {
+      far,
+      threshold: at,
+      from: train === undefined ? ('test' as const) : ('train' as const),
+      testFar: negatives.filter(accepted).length / Math.max(1, negatives.length),
+      testTar: positives.filter(accepted).length / Math.max(1, positives.length),
+    }
+  })
   const report: EvalReport = {
     pairsFile: options.pairsFile,
     format: test.format,
@@ -151,6 +181,7 @@ export async function evaluateLfw(
     tarAtFar1e2: tarAtFar(scored, 1e-2).tar,
     tarAtFar1e3: far3.tar,
     tarAtFar1e3Measurable: far3.measurable,
+    operatingPoints,
     models: info.models,
     seconds: (performance.now() - started) / 1000,
   }
@@ -179,6 +210,10 @@ function formatReport(report: EvalReport): string {
       'TAR @ FAR 1e-3',
       `${report.tarAtFar1e3.toFixed(3)}${report.tarAtFar1e3Measurable ? '' : ' (too few different pairs to measure)'}`,
     ],
+    ...report.operatingPoints.map((point): [string, string] => [
+      `threshold for FAR ${String(point.far)} (${point.from})`,
+      `${point.threshold.toFixed(4)}: on these pairs FAR ${point.testFar.toFixed(4)}, TAR ${point.testTar.toFixed(3)}`,
+    ]),
     ['models', report.models.join(', ')],
     ['time', `${report.seconds.toFixed(1)} s`],
   ]

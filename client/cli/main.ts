@@ -11,9 +11,17 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  enroll: {
+    summary: 'enroll a folder per identity through the REST API (facewire enroll --help)',
+    run: async (args) => (await import('./enroll.js')).runEnroll(args),
+  },
   eval: {
     summary: 'measure verification accuracy of the pipeline on LFW pairs (facewire eval lfw --help)',
     run: async (args) => (await import('./eval.js')).runEval(args),
+  },
+  token: {
+    summary: 'mint a bearer token: facewire token --org ORG --scope "detect enroll" --ttl 1h',
+    run: async (args) => (await import('./token.js')).runToken(args),
   },
   serve: {
     summary: 'run the server (configured by environment variables, see docs/configuration.md)',

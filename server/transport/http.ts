@@ -3,6 +3,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '
 import { FacewireError, toFacewireError, toWireError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { loadNativeEngine, type EngineInfo } from './native-engine.js'
+import { registerWsRoutes, type AnyWsRoute, type WsRegistry } from './ws.js'
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
@@ -37,14 +38,19 @@ export interface TransportOptions {
   logger: Logger
   /** Bodies beyond this are answered 413 ERR_BODY_TOO_LARGE without being buffered further. */
   maxBodyBytes: number
+  wsRoutes?: readonly AnyWsRoute[]
 }
 
 export interface Transport {
   readonly engine: EngineInfo
   /** Resolves with the bound port (useful with port 0). */
   listen(host: string, port: number): Promise<number>
-  /** Stops accepting connections; requests on open connections are answered ERR_SHUTTING_DOWN. */
+  /**
+   * Stops accepting connections: requests on open connections are answered ERR_SHUTTING_DOWN and
+   * open WebSockets are closed with 1001.
+   */
   stopAccepting(): void
+  readonly ws: WsRegistry
   /** Resolves once no request is in flight. */
   drain(): Promise<void>
   readonly inFlight: number
@@ -192,6 +198,15 @@ export function createTransport(options: TransportOptions): Transport {
         break
     }
   }
+  const ws = registerWsRoutes(app, options.wsRoutes ?? [], {
+    logger: options.logger,
+    isAccepting: () => accepting,
+    copyRequest: (req, paramCount) => copyRequest(req, 'GET', paramCount),
+    refuse: (res, state, error) => {
+      send(res, state, errorReply(error), true)
+    },
+  })
+
   // Synchronous answers need no abort tracking: uWS is corked in the handler's own tick.
   const refuse = (code: 'ERR_METHOD_NOT_ALLOWED' | 'ERR_NOT_FOUND') => (res: HttpResponse) => {
     send(res, { aborted: false }, errorReply(new FacewireError(code)))
@@ -202,6 +217,7 @@ export function createTransport(options: TransportOptions): Transport {
 
   return {
     engine,
+    ws,
     get inFlight() {
       return inFlight
     },
@@ -219,6 +235,7 @@ export function createTransport(options: TransportOptions): Transport {
     },
     stopAccepting() {
       accepting = false
+      ws.closeAll(1001, 'ERR_SHUTTING_DOWN')
       if (listenSocket !== undefined) {
         uws.us_listen_socket_close(listenSocket)
         listenSocket = undefined

@@ -1,3 +1,5 @@
 export { createTransport, errorReply, jsonReply } from './http.js'
 export type { HttpHandler, HttpMethod, HttpReply, HttpRequestInfo, Route, Transport } from './http.js'
 export type { EngineInfo } from './native-engine.js'
+export { defineWsRoute } from './ws.js'
+export type { AnyWsRoute, WsConnection, WsRegistry, WsRoute, WsSendResult } from './ws.js'

@@ -1,5 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { createApp, type App } from '../../server/app.js'
+import { mintToken, type Scope } from '../../server/auth.js'
 import { parseConfig, type Config } from '../../server/config.js'
 import { createLogger, type Logger } from '../../server/logger.js'
 
@@ -24,26 +28,56 @@ export function createMemoryLogger(): { logger: Logger; lines: () => Record<stri
   }
 }
 
+export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789'
+
+/** A token signed with the test apps' secret. */
+export function testToken(org: string, scopes: Scope[] = ['detect', 'enroll'], ttlSeconds = 600): string {
+  return mintToken({ org, scopes, sub: `test-${org}`, ttlSeconds, key: TEST_SECRET })
+}
+
+/** A fresh data directory under the OS temp dir. */
+export function tempDataDir(): string {
+  return mkdtempSync(join(tmpdir(), 'facewire-test-'))
+}
+
 export interface StartedApp {
   app: App
   port: number
   config: Config
+  dataDir: string
   lines: () => Record<string, unknown>[]
+  /** Shuts the app down and removes its data directory unless `keepData`. */
+  stop: (options?: { keepData?: boolean }) => Promise<void>
 }
 
-/** The real app on 127.0.0.1, port 0, shut down by the caller (use t.after). */
+/**
+ * The real app on 127.0.0.1, port 0, with its own temporary data directory (unless
+ * FACEWIRE_DATA_DIR is given), stopped by the caller (use t.after(() => started.stop())).
+ */
 export async function startTestApp(env: Record<string, string> = {}): Promise<StartedApp> {
+  const dataDir = env.FACEWIRE_DATA_DIR ?? tempDataDir()
   const config = parseConfig({
     NODE_ENV: 'test',
     HOST: '127.0.0.1',
     PORT: '0',
-    FACEWIRE_JWT_SECRET: 'test-secret-that-is-long-enough-0123456789',
+    FACEWIRE_JWT_SECRET: TEST_SECRET,
     FACEWIRE_WORKERS: '1',
+    FACEWIRE_DATA_DIR: dataDir,
     ...env,
   })
   const { logger, lines } = createMemoryLogger()
   const app = createApp({ config, logger })
   const port = await app.listen()
-  await app.pipeline.ready
-  return { app, port, config, lines }
+  await app.ready
+  return {
+    app,
+    port,
+    config,
+    dataDir,
+    lines,
+    async stop(options = {}) {
+      await app.shutdown()
+      if (options.keepData !== true) rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
 }

@@ -1,55 +1,8 @@
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
+import { startMain } from '../helpers/child.js'
 import { httpRequest } from '../helpers/http.js'
-
-const mainPath = fileURLToPath(new URL('../../server/main.js', import.meta.url))
-
-interface Child {
-  child: ChildProcess
-  lines: Record<string, unknown>[]
-  stderr: () => string
-  waitFor: (msg: RegExp) => Promise<Record<string, unknown>>
-}
-
-function startMain(env: Record<string, string>): Child {
-  const child = spawn(process.execPath, [mainPath], {
-    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', FACEWIRE_WORKERS: '1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const lines: Record<string, unknown>[] = []
-  const waiters: { msg: RegExp; resolve: (line: Record<string, unknown>) => void }[] = []
-  let buffered = ''
-  let stderr = ''
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString('utf8')
-    let newline
-    while ((newline = buffered.indexOf('\n')) >= 0) {
-      const line = JSON.parse(buffered.slice(0, newline)) as Record<string, unknown>
-      buffered = buffered.slice(newline + 1)
-      lines.push(line)
-      for (const waiter of [...waiters]) {
-        if (waiter.msg.test(String(line['msg']))) {
-          waiters.splice(waiters.indexOf(waiter), 1)
-          waiter.resolve(line)
-        }
-      }
-    }
-  })
-  return {
-    child,
-    lines,
-    stderr: () => stderr,
-    waitFor: (msg) => {
-      const seen = lines.find((line) => msg.test(String(line['msg'])))
-      if (seen !== undefined) return Promise.resolve(seen)
-      return new Promise((resolve) => waiters.push({ msg, resolve }))
-    },
-  }
-}
 
 test('the server names the native uWS engine at startup and exits 0 on SIGTERM', async (t) => {
   const server = startMain({ FACEWIRE_JWT_SECRET: 'a-secret-that-is-long-enough-for-tests-1234' })
@@ -107,7 +60,10 @@ test('a models folder that cannot be loaded stops the server with exit 1 and ERR
   })
   const [code] = (await once(server.child, 'exit')) as [number | null]
   assert.equal(code, 1)
-  const failed = server.lines.find((line) => line['msg'] === 'pipeline.failed')
-  assert.ok(failed, 'pipeline.failed is logged')
+  // The pipeline and the gallery both read the manifest; whichever fails first stops the server.
+  const failed = server.lines.find(
+    (line) => line['msg'] === 'pipeline.failed' || line['msg'] === 'gallery.failed',
+  )
+  assert.ok(failed, 'pipeline.failed or gallery.failed is logged')
   assert.match(JSON.stringify(failed), /ERR_MODEL_INVALID/)
 })

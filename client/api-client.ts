@@ -1,0 +1,122 @@
+/** A small typed client of the REST API (CLI, tests, scripts). Uses the global fetch. */
+import type {
+  EnrollResponse,
+  FaceBody,
+  IdentityBody,
+  ListResponse,
+  RecognizeResponse,
+} from '../server/protocol.js'
+
+export interface WireError {
+  code: string
+  message: string
+  details?: Record<string, unknown>
+}
+
+/** A non-2xx answer: the HTTP status and the server's catalogue error. */
+export class ApiError extends Error {
+  readonly status: number
+  readonly code: string
+  readonly details: Record<string, unknown> | undefined
+  constructor(status: number, error: WireError) {
+    super(`${error.code}: ${error.message}`)
+    this.name = 'ApiError'
+    this.status = status
+    this.code = error.code
+    this.details = error.details
+  }
+}
+
+export type ImageType = 'image/jpeg' | 'image/png' | 'image/webp'
+
+/** Content type from a file name; undefined for anything the server would not accept. */
+export function imageTypeOf(file: string): ImageType | undefined {
+  const lower = file.toLowerCase()
+  if (lower.endsWith('.jpg') || lower.endsWith('.jpeg')) return 'image/jpeg'
+  if (lower.endsWith('.png')) return 'image/png'
+  if (lower.endsWith('.webp')) return 'image/webp'
+  return undefined
+}
+
+export interface ApiClient {
+  createIdentity(input: {
+    name: string
+    externalId?: string | null
+    metadata?: Record<string, unknown>
+  }): Promise<IdentityBody>
+  listIdentities(options?: { limit?: number; cursor?: string }): Promise<ListResponse<IdentityBody>>
+  allIdentities(): Promise<IdentityBody[]>
+  getIdentity(id: string): Promise<IdentityBody>
+  updateIdentity(
+    id: string,
+    patch: { name?: string; externalId?: string | null; metadata?: Record<string, unknown> },
+  ): Promise<IdentityBody>
+  deleteIdentity(id: string): Promise<void>
+  listFaces(identityId: string): Promise<{ items: FaceBody[] }>
+  addFace(identityId: string, image: Uint8Array, type?: ImageType): Promise<EnrollResponse>
+  deleteFace(faceId: string): Promise<void>
+  recognize(image: Uint8Array, type?: ImageType): Promise<RecognizeResponse>
+}
+
+export function createApiClient(options: { baseUrl: string; token: string }): ApiClient {
+  const base = options.baseUrl.replace(/\/+$/, '') + '/api/v1'
+  const call = async <T>(
+    method: string,
+    path: string,
+    body?: { type: string; data: Uint8Array | string },
+  ) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${options.token}` }
+    if (body !== undefined) headers['content-type'] = body.type
+    const response = await fetch(base + path, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: body.data }),
+    })
+    if (response.status === 204) return undefined as T
+    const text = await response.text()
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      throw new ApiError(response.status, { code: 'ERR_HTTP', message: `HTTP ${String(response.status)}` })
+    }
+    if (!response.ok) {
+      const error = (parsed as { error?: WireError }).error
+      throw new ApiError(
+        response.status,
+        error ?? { code: 'ERR_HTTP', message: `HTTP ${String(response.status)}` },
+      )
+    }
+    return parsed as T
+  }
+  const json = (value: unknown) => ({ type: 'application/json', data: JSON.stringify(value) })
+  const client: ApiClient = {
+    createIdentity: (input) => call('POST', '/identities', json(input)),
+    listIdentities: (query = {}) => {
+      const params = new URLSearchParams()
+      if (query.limit !== undefined) params.set('limit', String(query.limit))
+      if (query.cursor !== undefined) params.set('cursor', query.cursor)
+      const qs = params.toString()
+      return call('GET', `/identities${qs === '' ? '' : '?' + qs}`)
+    },
+    async allIdentities() {
+      const all: IdentityBody[] = []
+      let cursor: string | undefined
+      do {
+        const page = await client.listIdentities({ limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
+        all.push(...page.items)
+        cursor = page.nextCursor
+      } while (cursor !== undefined)
+      return all
+    },
+    getIdentity: (id) => call('GET', `/identities/${encodeURIComponent(id)}`),
+    updateIdentity: (id, patch) => call('PATCH', `/identities/${encodeURIComponent(id)}`, json(patch)),
+    deleteIdentity: (id) => call('DELETE', `/identities/${encodeURIComponent(id)}`),
+    listFaces: (id) => call('GET', `/identities/${encodeURIComponent(id)}/faces`),
+    addFace: (id, image, type = 'image/jpeg') =>
+      call('POST', `/identities/${encodeURIComponent(id)}/faces`, { type, data: image }),
+    deleteFace: (id) => call('DELETE', `/faces/${encodeURIComponent(id)}`),
+    recognize: (image, type = 'image/jpeg') => call('POST', '/recognize', { type, data: image }),
+  }
+  return client
+}

@@ -1,0 +1,284 @@
+/**
+ * REST under /api/v1. The organization always comes from the token; an id of another
+ * organization is answered exactly like a missing one (404), so ids leak nothing.
+ */
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible'
+import { z } from 'zod'
+import { requireScope, type Authenticator, type Principal, type Scope } from '../auth.js'
+import { FacewireError, toWireError } from '../errors.js'
+import type { Face, Gallery, Identity } from '../gallery/index.js'
+import type { Logger } from '../logger.js'
+import type { AnalyzedFace, Pipeline } from '../pipeline/index.js'
+import type { EnrollResponse, FaceBody, IdentityBody, ListResponse } from '../protocol.js'
+import { recognizeImage, toWireBox, toWireLandmarks } from '../recognize.js'
+import {
+  jsonReply,
+  type HttpMethod,
+  type HttpReply,
+  type HttpRequestInfo,
+  type Route,
+} from '../transport/index.js'
+import { OPENAPI_DOCUMENT } from './openapi.js'
+
+export interface ApiOptions {
+  auth: Authenticator
+  /** The loaded gallery; throws ERR_NOT_READY while it loads. */
+  gallery: () => Gallery
+  pipeline: Pipeline
+  logger: Logger
+  /** Requests per second per organization. */
+  rateLimit: number
+  minEnrollQuality: number
+  /** Faces analysed per recognize request. */
+  maxFaces: number
+}
+
+export const API_PREFIX = '/api/v1'
+
+const IMAGE_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp', 'application/octet-stream'])
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const MAX_METADATA_BYTES = 4096
+
+const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters')
+const externalId = z.string().trim().min(1).max(200, 'must be at most 200 characters').nullable()
+const metadata = z
+  .record(z.string(), z.unknown())
+  .refine((value) => Buffer.byteLength(JSON.stringify(value)) <= MAX_METADATA_BYTES, {
+    message: `must be at most ${String(MAX_METADATA_BYTES)} bytes of JSON`,
+  })
+
+const createIdentitySchema = z.strictObject({
+  name,
+  externalId: externalId.optional(),
+  metadata: metadata.optional(),
+})
+const patchIdentitySchema = z
+  .strictObject({ name: name.optional(), externalId: externalId.optional(), metadata: metadata.optional() })
+  .refine((value) => Object.keys(value).length > 0, { message: 'name at least one field to change' })
+const listQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  cursor: z.string().min(1).max(512).optional(),
+})
+
+function invalid(issues: z.core.$ZodIssue[]): FacewireError {
+  return new FacewireError('ERR_REQUEST_INVALID', undefined, {
+    details: { issues: issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })) },
+  })
+}
+
+function parseJson<T>(request: HttpRequestInfo, schema: z.ZodType<T>): T {
+  const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase()
+  if (type !== 'application/json') {
+    throw new FacewireError('ERR_CONTENT_TYPE', 'send the body as application/json')
+  }
+  let value: unknown
+  try {
+    value = JSON.parse((request.body ?? Buffer.alloc(0)).toString('utf8'))
+  } catch {
+    throw new FacewireError('ERR_REQUEST_INVALID', 'the body is not valid JSON')
+  }
+  const parsed = schema.safeParse(value)
+  if (!parsed.success) throw invalid(parsed.error.issues)
+  return parsed.data
+}
+
+function imageBody(request: HttpRequestInfo): Buffer {
+  const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
+  if (!IMAGE_TYPES.has(type)) {
+    throw new FacewireError('ERR_CONTENT_TYPE', 'send the image as image/jpeg, image/png or image/webp')
+  }
+  if (request.body === undefined || request.body.byteLength === 0) {
+    throw new FacewireError('ERR_FRAME_INVALID', 'the request body is empty')
+  }
+  return request.body
+}
+
+function idParam(request: HttpRequestInfo, index = 0): string {
+  const id = request.params[index] ?? ''
+  // A malformed id cannot exist: the same answer as a missing one.
+  if (!UUID.test(id)) throw new FacewireError('ERR_NOT_FOUND', 'no such resource')
+  return id
+}
+
+function notFound(what: string): FacewireError {
+  return new FacewireError('ERR_NOT_FOUND', `no such ${what}`)
+}
+
+export function toIdentityBody(identity: Identity): IdentityBody {
+  return {
+    id: identity.id,
+    name: identity.name,
+    externalId: identity.externalId,
+    metadata: identity.metadata,
+    faceCount: identity.faceCount,
+    createdAt: identity.createdAt,
+    updatedAt: identity.updatedAt,
+  }
+}
+
+function toFaceBody(face: Face, gallery: Gallery): FaceBody {
+  return {
+    id: face.id,
+    identityId: face.identityId,
+    quality: Math.round(face.quality * 1e4) / 1e4,
+    modelId: face.modelId,
+    stale: !gallery.isCurrent(face),
+    createdAt: face.createdAt,
+  }
+}
+
+/** The one face good enough to enroll, or the catalogue error saying why not. */
+export function pickEnrollFace(faces: readonly AnalyzedFace[], minQuality: number): AnalyzedFace {
+  const bySize = [...faces].sort((a, b) => b.box.width - a.box.width)
+  const [main, second] = bySize
+  if (main === undefined) throw new FacewireError('ERR_FACE_NOT_FOUND')
+  // A much smaller face is someone in the background; a comparable one makes the photo ambiguous.
+  if (second !== undefined && second.box.width >= 0.6 * main.box.width) {
+    throw new FacewireError('ERR_FACE_MULTIPLE', undefined, {
+      details: { faces: bySize.map((face) => toWireBox(face)) },
+    })
+  }
+  if (main.quality.score < minQuality) {
+    throw new FacewireError('ERR_FACE_LOW_QUALITY', undefined, {
+      details: {
+        quality: Math.round(main.quality.score * 1e4) / 1e4,
+        minQuality,
+        factors: main.quality.factors,
+      },
+    })
+  }
+  return main
+}
+
+export function createApiRoutes(options: ApiOptions): Route[] {
+  const { auth, pipeline, logger } = options
+  const limiter = new RateLimiterMemory({ points: options.rateLimit, duration: 1 })
+
+  type Handler = (
+    request: HttpRequestInfo,
+    principal: Principal,
+    gallery: Gallery,
+  ) => HttpReply | Promise<HttpReply>
+
+  const route = (method: HttpMethod, path: string, scope: Scope, handler: Handler): Route => ({
+    method,
+    pattern: API_PREFIX + path,
+    handler: async (request) => {
+      const principal = auth.authenticate(request.headers, request.query)
+      requireScope(principal, scope)
+      const gallery = options.gallery()
+      try {
+        await limiter.consume(principal.org)
+      } catch (rejection) {
+        if (!(rejection instanceof RateLimiterRes)) throw rejection
+        const retryAfterMs = Math.max(1, rejection.msBeforeNext)
+        const error = new FacewireError('ERR_RATE_LIMITED', undefined, { details: { retryAfterMs } })
+        return jsonReply(
+          error.http,
+          { error: toWireError(error) },
+          { 'retry-after': String(Math.ceil(retryAfterMs / 1000)) },
+        )
+      }
+      return handler(request, principal, gallery)
+    },
+  })
+  const actor = (principal: Principal) => ({ sub: principal.sub })
+
+  return [
+    {
+      method: 'GET',
+      pattern: `${API_PREFIX}/openapi.json`,
+      handler: () => jsonReply(200, OPENAPI_DOCUMENT),
+    },
+    route('POST', '/identities', 'enroll', (request, principal, gallery) => {
+      const input = parseJson(request, createIdentitySchema)
+      const identity = gallery.store.createIdentity(principal.org, input, actor(principal))
+      logger.info({ org: principal.org, identityId: identity.id }, 'gallery.identity_created')
+      return jsonReply(201, toIdentityBody(identity), { location: `${API_PREFIX}/identities/${identity.id}` })
+    }),
+    route('GET', '/identities', 'enroll', (request, principal, gallery) => {
+      const query = Object.fromEntries(request.query)
+      delete query.access_token
+      const parsed = listQuerySchema.safeParse(query)
+      if (!parsed.success) throw invalid(parsed.error.issues)
+      let page
+      try {
+        page = gallery.store.listIdentities(principal.org, parsed.data)
+      } catch (error) {
+        if (error instanceof FacewireError) throw error
+        throw new FacewireError('ERR_REQUEST_INVALID', 'the cursor is invalid', { cause: error })
+      }
+      const body: ListResponse<IdentityBody> = { items: page.items.map(toIdentityBody) }
+      if (page.nextCursor !== undefined) body.nextCursor = page.nextCursor
+      return jsonReply(200, body)
+    }),
+    route('GET', '/identities/:id', 'enroll', (request, principal, gallery) => {
+      const identity = gallery.store.getIdentity(principal.org, idParam(request))
+      if (identity === undefined) throw notFound('identity')
+      return jsonReply(200, toIdentityBody(identity))
+    }),
+    route('PATCH', '/identities/:id', 'enroll', (request, principal, gallery) => {
+      const id = idParam(request)
+      const patch = parseJson(request, patchIdentitySchema)
+      const identity = gallery.store.updateIdentity(principal.org, id, patch, actor(principal))
+      if (identity === undefined) throw notFound('identity')
+      return jsonReply(200, toIdentityBody(identity))
+    }),
+    route('DELETE', '/identities/:id', 'enroll', (request, principal, gallery) => {
+      const removed = gallery.deleteIdentity(principal.org, idParam(request), actor(principal))
+      if (removed === undefined) throw notFound('identity')
+      gallery.store.checkpoint()
+      logger.info(
+        { org: principal.org, identityId: removed.identity.id, faces: removed.faces.length },
+        'gallery.identity_deleted',
+      )
+      return { status: 204 }
+    }),
+    route('GET', '/identities/:id/faces', 'enroll', (request, principal, gallery) => {
+      const id = idParam(request)
+      if (gallery.store.getIdentity(principal.org, id) === undefined) throw notFound('identity')
+      const items = gallery.store.listFaces(principal.org, id).map((face) => toFaceBody(face, gallery))
+      return jsonReply(200, { items })
+    }),
+    route('POST', '/identities/:id/faces', 'enroll', async (request, principal, gallery) => {
+      const id = idParam(request)
+      const bytes = imageBody(request)
+      // Checked before spending a pipeline run on it; checked again (atomically) by addFace.
+      if (gallery.store.getIdentity(principal.org, id) === undefined) throw notFound('identity')
+      const analysis = await pipeline.analyze(bytes, { mode: 'all', maxFaces: 5 })
+      const face = pickEnrollFace(analysis.faces, options.minEnrollQuality)
+      const stored = gallery.addFace(
+        principal.org,
+        id,
+        { embedding: face.embedding, quality: face.quality.score },
+        actor(principal),
+      )
+      if (stored === undefined) throw notFound('identity') // deleted while the image was analysed
+      logger.info({ org: principal.org, identityId: id, faceId: stored.id }, 'gallery.enrolled')
+      const body: EnrollResponse = {
+        face: toFaceBody(stored, gallery),
+        detection: {
+          box: toWireBox(face),
+          landmarks: toWireLandmarks(face),
+          quality: Math.round(face.quality.score * 1e4) / 1e4,
+          factors: face.quality.factors,
+        },
+      }
+      return jsonReply(201, body, { location: `${API_PREFIX}/faces/${stored.id}` })
+    }),
+    route('DELETE', '/faces/:id', 'enroll', (request, principal, gallery) => {
+      const face = gallery.deleteFace(principal.org, idParam(request), actor(principal))
+      if (face === undefined) throw notFound('face')
+      gallery.store.checkpoint()
+      logger.info({ org: principal.org, faceId: face.id }, 'gallery.face_deleted')
+      return { status: 204 }
+    }),
+    route('POST', '/recognize', 'detect', async (request, principal, gallery) => {
+      const bytes = imageBody(request)
+      const response = await recognizeImage(pipeline, gallery, principal.org, bytes, {
+        maxFaces: options.maxFaces,
+      })
+      return jsonReply(200, response)
+    }),
+  ]
+}

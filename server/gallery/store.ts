@@ -1,0 +1,781 @@
+/**
+ * The gallery's source of truth: one SQLite file (`<dataDir>/facewire.db`) holding identities,
+ * faces (with their embeddings, encrypted when a key is configured), the change log the HNSW
+ * indexes replay, and an append-only audit log of ids. Every method is synchronous; every
+ * mutation is one transaction writing its rows, its change rows and its audit row.
+ */
+import { randomUUID, type KeyObject } from 'node:crypto'
+import { closeSync, mkdirSync, openSync } from 'node:fs'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { FacewireError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import { parseEmbeddingBlob, parseEmbeddingKey, toEmbeddingBlob } from './embedding-crypto.js'
+import type {
+  Actor,
+  AuditEntry,
+  Face,
+  GalleryChange,
+  Identity,
+  IdentityPatch,
+  Metadata,
+  NewFace,
+  NewIdentity,
+  Page,
+  StoredEmbedding,
+} from './types.js'
+
+export interface GalleryStoreOptions {
+  /** Folder of the database file (created if missing): <dataDir>/facewire.db */
+  dataDir: string
+  /** 32-byte AES-256-GCM key; undefined = embeddings stored in clear. */
+  embeddingKey?: Buffer | undefined
+  logger: Logger
+}
+
+/** A face without its embedding: what the index needs besides the vectors of a snapshot. */
+export type FaceRef = Omit<StoredEmbedding, 'embedding'>
+
+/** The connection settings as SQLite reports them (read back, not as requested). */
+export interface StorePragmas {
+  journalMode: string
+  synchronous: string
+  foreignKeys: boolean
+  secureDelete: boolean
+  busyTimeoutMs: number
+  schemaVersion: number
+}
+
+export interface GalleryStore {
+  readonly path: string
+  /** Whether new embeddings are written encrypted. */
+  readonly encrypted: boolean
+  createIdentity(org: string, input: NewIdentity, actor: Actor): Identity
+  getIdentity(org: string, id: string): Identity | undefined
+  /** Ordered by creation (then id); cursor is opaque (base64url); limit 1..1000. */
+  listIdentities(org: string, options: { limit: number; cursor?: string | undefined }): Page<Identity>
+  /** Fields present in the patch replace the stored ones (metadata as a whole). */
+  updateIdentity(org: string, id: string, patch: IdentityPatch, actor: Actor): Identity | undefined
+  /** Removes the identity and all its faces (rows and embeddings), logs one change row 'delete' per face. */
+  deleteIdentity(org: string, id: string, actor: Actor): { identity: Identity; faces: Face[] } | undefined
+  /** undefined when the identity does not exist in this org. Logs a change row 'add'. */
+  addFace(org: string, identityId: string, face: NewFace, actor: Actor): Face | undefined
+  getFace(org: string, faceId: string): Face | undefined
+  /** Ordered by label (enrollment order). */
+  listFaces(org: string, identityId: string): Face[]
+  deleteFace(org: string, faceId: string, actor: Actor): Face | undefined
+  /**
+   * Every face with its decrypted embedding (all orgs, or one), ordered by label; for index
+   * rebuilds. Read in batches, so the store stays usable while iterating; faces changed meanwhile
+   * are also in the change log (take lastSeq() before iterating and replay from it).
+   */
+  embeddings(org?: string): Iterable<StoredEmbedding>
+  /** Every face without its embedding (nothing is decrypted), ordered by label. */
+  faceRefs(): Iterable<FaceRef>
+  /** One face's embedding by label (undefined if deleted). */
+  embeddingByLabel(label: number): StoredEmbedding | undefined
+  /** Change-log rows with seq > afterSeq, ascending. */
+  changesSince(afterSeq: number): GalleryChange[]
+  /** Highest change seq so far (0 for an empty store). */
+  lastSeq(): number
+  /** Identity id -> name lookup for building decisions, for one org. */
+  identityName(org: string, identityId: string): string | undefined
+  /** Face counts per embedder model id (to detect a model change). */
+  faceCountsByModel(): { modelId: string; count: number }[]
+  /** Audit rows of one org with seq > afterSeq (default 0), ascending; limit 1..1000. */
+  audit(org: string, options: { limit: number; afterSeq?: number }): AuditEntry[]
+  /** Runs a WAL checkpoint(TRUNCATE) so deleted data leaves the -wal file too. */
+  checkpoint(): void
+  /** The connection's durability settings, read back from SQLite (diagnostics and tests). */
+  pragmas(): StorePragmas
+  close(): void
+}
+
+/** Name of the database file inside the data folder. */
+export const DATABASE_FILE = 'facewire.db'
+
+const BUSY_TIMEOUT_MS = 5000
+const MAX_PAGE_LIMIT = 1000
+/** Rows read per query while iterating embeddings (bounds memory, keeps the connection free). */
+const EMBEDDING_BATCH_ROWS = 1024
+const DATA_DIR_VARIABLE = 'FACEWIRE_DATA_DIR'
+
+/**
+ * The schema, one entry per version (`PRAGMA user_version` = entries applied). Append only: never
+ * edit an entry that has shipped. Each runs in its own transaction with the version bump.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE identities (
+    id TEXT PRIMARY KEY NOT NULL,
+    org TEXT NOT NULL,
+    name TEXT NOT NULL,
+    external_id TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX identities_by_org_created ON identities (org, created_at, id);
+
+  -- AUTOINCREMENT: a label is never handed out twice, even after the highest face is deleted,
+  -- so an index snapshot can never confuse a deleted face with a new one.
+  CREATE TABLE faces (
+    label INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    identity_id TEXT NOT NULL REFERENCES identities (id) ON DELETE CASCADE,
+    org TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    quality REAL NOT NULL,
+    model_id TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX faces_by_org_identity ON faces (org, identity_id);
+  CREATE INDEX faces_by_org ON faces (org);
+
+  CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    org TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('add', 'delete')),
+    label INTEGER NOT NULL,
+    face_id TEXT NOT NULL,
+    identity_id TEXT NOT NULL
+  ) STRICT;
+
+  -- Ids only: no names, no embeddings, so it can be kept after a person is forgotten.
+  CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    org TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (
+      action IN ('identity.create', 'identity.update', 'identity.delete', 'face.add', 'face.delete')
+    ),
+    identity_id TEXT,
+    face_id TEXT
+  ) STRICT;
+  CREATE INDEX audit_by_org ON audit (org, seq);
+  CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+  CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+  `,
+]
+
+/** Schema version this code writes; a database with a higher one is refused. */
+export const GALLERY_SCHEMA_VERSION = MIGRATIONS.length
+
+interface IdentityRow {
+  id: string
+  org: string
+  name: string
+  external_id: string | null
+  metadata: string
+  created_at: string
+  updated_at: string
+  face_count: number
+}
+
+interface FaceRow {
+  label: number
+  id: string
+  identity_id: string
+  org: string
+  quality: number
+  model_id: string
+  created_at: string
+}
+
+interface FaceRefRow {
+  label: number
+  id: string
+  identity_id: string
+  org: string
+  model_id: string
+}
+
+interface EmbeddingRow extends FaceRefRow {
+  embedding: Buffer
+}
+
+interface ChangeRow {
+  seq: number
+  org: string
+  kind: GalleryChange['kind']
+  label: number
+  face_id: string
+  identity_id: string
+}
+
+interface AuditRow {
+  seq: number
+  at: string
+  org: string
+  actor: string
+  action: AuditEntry['action']
+  identity_id: string | null
+  face_id: string | null
+}
+
+const IDENTITY_SELECT = `
+  SELECT i.id, i.org, i.name, i.external_id, i.metadata, i.created_at, i.updated_at,
+    (SELECT count(*) FROM faces f WHERE f.org = i.org AND f.identity_id = i.id) AS face_count
+  FROM identities i`
+const FACE_SELECT = 'SELECT label, id, identity_id, org, quality, model_id, created_at FROM faces'
+const FACE_REF_SELECT = 'SELECT label, id, identity_id, org, model_id FROM faces'
+const EMBEDDING_SELECT = 'SELECT label, id, identity_id, org, model_id, embedding FROM faces'
+
+/**
+ * Opens (creating if needed) and migrates the gallery database. Throws ERR_CONFIG_INVALID when the
+ * file cannot be opened, does not accept the durability settings, is newer than this code, or the
+ * embedding key is not 32 bytes.
+ */
+export function openStore(options: GalleryStoreOptions): GalleryStore {
+  const { logger } = options
+  const key = parseEmbeddingKey(options.embeddingKey)
+  const path = join(options.dataDir, DATABASE_FILE)
+  const db = openDatabase(options.dataDir, path)
+  try {
+    migrate(db, path, logger)
+    return createStore(db, path, key, logger)
+  } catch (error) {
+    db.close()
+    throw error
+  }
+}
+
+function openDatabase(dataDir: string, path: string): Database.Database {
+  let db: Database.Database | undefined
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+    // SQLite creates -wal and -shm with the database file's mode: creating it 0600 keeps all
+    // three private. An empty file is a valid empty database.
+    closeSync(openSync(path, 'a', 0o600))
+    db = new Database(path, { timeout: BUSY_TIMEOUT_MS })
+    // Checked before anything is written: a database from a newer facewire is left as it was.
+    refuseNewer(schemaVersion(db), path)
+    db.pragma('journal_mode = WAL')
+    // FULL: every commit fsyncs the WAL, so an acknowledged write survives power loss.
+    db.pragma('synchronous = FULL')
+    db.pragma('foreign_keys = ON')
+    // Deleted rows are overwritten with zeros (a forgotten face leaves no embedding behind).
+    db.pragma('secure_delete = ON')
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
+  } catch (error) {
+    db?.close()
+    if (error instanceof FacewireError) throw error
+    throw new FacewireError(
+      'ERR_CONFIG_INVALID',
+      `invalid configuration: ${DATA_DIR_VARIABLE}: the gallery database ${path} could not be opened (${errorMessage(error)})`,
+      { cause: error, details: { variables: [DATA_DIR_VARIABLE] } },
+    )
+  }
+  const applied = readPragmas(db)
+  if (
+    applied.journalMode !== 'wal' ||
+    applied.synchronous !== 'full' ||
+    !applied.foreignKeys ||
+    !applied.secureDelete
+  ) {
+    db.close()
+    throw new FacewireError(
+      'ERR_CONFIG_INVALID',
+      `invalid configuration: ${DATA_DIR_VARIABLE}: the gallery database ${path} refused its durability settings ` +
+        `(journal_mode=${applied.journalMode}, synchronous=${applied.synchronous}); use a local filesystem`,
+      { details: { variables: [DATA_DIR_VARIABLE] } },
+    )
+  }
+  return db
+}
+
+function refuseNewer(found: number, path: string): void {
+  if (found > MIGRATIONS.length) {
+    throw new FacewireError(
+      'ERR_CONFIG_INVALID',
+      `invalid configuration: ${DATA_DIR_VARIABLE}: the gallery database ${path} has schema version ${found}, ` +
+        `newer than this facewire supports (${MIGRATIONS.length}); run the newer facewire or use another data folder`,
+      { details: { variables: [DATA_DIR_VARIABLE] } },
+    )
+  }
+}
+
+function migrate(db: Database.Database, path: string, logger: Logger): void {
+  MIGRATIONS.forEach((sql, index) => {
+    const version = index + 1
+    // IMMEDIATE and re-checked inside: two processes opening the same file migrate once.
+    const applied = db
+      .transaction(() => {
+        const found = schemaVersion(db)
+        refuseNewer(found, path)
+        if (found >= version) return false
+        db.exec(sql)
+        db.pragma(`user_version = ${version}`)
+        return true
+      })
+      .immediate()
+    if (applied) logger.info({ path, version }, 'gallery.migrated')
+  })
+}
+
+function createStore(
+  db: Database.Database,
+  path: string,
+  key: KeyObject | undefined,
+  logger: Logger,
+): GalleryStore {
+  const statements = {
+    insertIdentity: db.prepare<{
+      id: string
+      org: string
+      name: string
+      externalId: string | null
+      metadata: string
+      at: string
+    }>(
+      `INSERT INTO identities (id, org, name, external_id, metadata, created_at, updated_at)
+       VALUES (@id, @org, @name, @externalId, @metadata, @at, @at)`,
+    ),
+    selectIdentity: db.prepare<{ org: string; id: string }, IdentityRow>(
+      `${IDENTITY_SELECT} WHERE i.org = @org AND i.id = @id`,
+    ),
+    listIdentitiesFirst: db.prepare<{ org: string; limit: number }, IdentityRow>(
+      `${IDENTITY_SELECT} WHERE i.org = @org ORDER BY i.created_at, i.id LIMIT @limit`,
+    ),
+    listIdentitiesAfter: db.prepare<
+      { org: string; createdAt: string; id: string; limit: number },
+      IdentityRow
+    >(
+      `${IDENTITY_SELECT} WHERE i.org = @org AND (i.created_at, i.id) > (@createdAt, @id)
+       ORDER BY i.created_at, i.id LIMIT @limit`,
+    ),
+    updateIdentity: db.prepare<{
+      org: string
+      id: string
+      name: string
+      externalId: string | null
+      metadata: string
+      at: string
+    }>(
+      `UPDATE identities SET name = @name, external_id = @externalId, metadata = @metadata, updated_at = @at
+       WHERE org = @org AND id = @id`,
+    ),
+    deleteIdentity: db.prepare<{ org: string; id: string }>(
+      'DELETE FROM identities WHERE org = @org AND id = @id',
+    ),
+    identityName: db.prepare<{ org: string; id: string }, string>(
+      'SELECT name FROM identities WHERE org = @org AND id = @id',
+    ),
+    insertFace: db.prepare<{
+      id: string
+      identityId: string
+      org: string
+      embedding: Buffer
+      quality: number
+      modelId: string
+      at: string
+    }>(
+      `INSERT INTO faces (id, identity_id, org, embedding, quality, model_id, created_at)
+       VALUES (@id, @identityId, @org, @embedding, @quality, @modelId, @at)`,
+    ),
+    selectFace: db.prepare<{ org: string; id: string }, FaceRow>(
+      `${FACE_SELECT} WHERE org = @org AND id = @id`,
+    ),
+    listFaces: db.prepare<{ org: string; identityId: string }, FaceRow>(
+      `${FACE_SELECT} WHERE org = @org AND identity_id = @identityId ORDER BY label`,
+    ),
+    deleteFace: db.prepare<{ label: number }>('DELETE FROM faces WHERE label = @label'),
+    deleteFacesOfIdentity: db.prepare<{ org: string; identityId: string }>(
+      'DELETE FROM faces WHERE org = @org AND identity_id = @identityId',
+    ),
+    embeddings: db.prepare<{ after: number; limit: number }, EmbeddingRow>(
+      `${EMBEDDING_SELECT} WHERE label > @after ORDER BY label LIMIT @limit`,
+    ),
+    embeddingsOfOrg: db.prepare<{ org: string; after: number; limit: number }, EmbeddingRow>(
+      `${EMBEDDING_SELECT} WHERE org = @org AND label > @after ORDER BY label LIMIT @limit`,
+    ),
+    faceRefs: db.prepare<{ after: number; limit: number }, FaceRefRow>(
+      `${FACE_REF_SELECT} WHERE label > @after ORDER BY label LIMIT @limit`,
+    ),
+    embeddingByLabel: db.prepare<{ label: number }, EmbeddingRow>(`${EMBEDDING_SELECT} WHERE label = @label`),
+    faceCountsByModel: db.prepare<[], { modelId: string; count: number }>(
+      'SELECT model_id AS modelId, count(*) AS count FROM faces GROUP BY model_id ORDER BY model_id',
+    ),
+    insertChange: db.prepare<{
+      org: string
+      kind: GalleryChange['kind']
+      label: number
+      faceId: string
+      identityId: string
+    }>(
+      `INSERT INTO changes (org, kind, label, face_id, identity_id)
+       VALUES (@org, @kind, @label, @faceId, @identityId)`,
+    ),
+    changesSince: db.prepare<{ after: number }, ChangeRow>(
+      'SELECT seq, org, kind, label, face_id, identity_id FROM changes WHERE seq > @after ORDER BY seq',
+    ),
+    // sqlite_sequence keeps the highest seq even if old change rows are ever pruned.
+    lastSeq: db.prepare<[], number>("SELECT seq FROM sqlite_sequence WHERE name = 'changes'"),
+    insertAudit: db.prepare<{
+      at: string
+      org: string
+      actor: string
+      action: AuditEntry['action']
+      identityId: string | null
+      faceId: string | null
+    }>(
+      `INSERT INTO audit (at, org, actor, action, identity_id, face_id)
+       VALUES (@at, @org, @actor, @action, @identityId, @faceId)`,
+    ),
+    audit: db.prepare<{ org: string; after: number; limit: number }, AuditRow>(
+      `SELECT seq, at, org, actor, action, identity_id, face_id FROM audit
+       WHERE org = @org AND seq > @after ORDER BY seq LIMIT @limit`,
+    ),
+  }
+  statements.identityName.pluck()
+  statements.lastSeq.pluck()
+
+  /** Wraps a mutation in one IMMEDIATE transaction (the write lock up front: no upgrade deadlock). */
+  const write = <A extends unknown[], R>(fn: (...args: A) => R): ((...args: A) => R) => {
+    const transaction = db.transaction(fn)
+    return (...args: A) => transaction.immediate(...args)
+  }
+
+  const audit = (
+    at: string,
+    org: string,
+    actor: Actor,
+    action: AuditEntry['action'],
+    ids: { identityId: string | null; faceId: string | null },
+  ): void => {
+    statements.insertAudit.run({ at, org, actor: actor.sub, action, ...ids })
+  }
+
+  const change = (kind: GalleryChange['kind'], face: Face): void => {
+    statements.insertChange.run({
+      org: face.org,
+      kind,
+      label: face.label,
+      faceId: face.id,
+      identityId: face.identityId,
+    })
+  }
+
+  const getIdentity = (org: string, id: string): Identity | undefined => {
+    const row = statements.selectIdentity.get({ org, id })
+    return row === undefined ? undefined : toIdentity(row)
+  }
+
+  const mustGetIdentity = (org: string, id: string): Identity => {
+    const identity = getIdentity(org, id)
+    if (identity === undefined) throw new Error(`identity ${id} vanished inside its own transaction`)
+    return identity
+  }
+
+  const getFace = (org: string, faceId: string): Face | undefined => {
+    const row = statements.selectFace.get({ org, id: faceId })
+    return row === undefined ? undefined : toFace(row)
+  }
+
+  const toStoredEmbedding = (row: EmbeddingRow): StoredEmbedding => ({
+    ...toFaceRef(row),
+    embedding: parseEmbeddingBlob(row.embedding, { org: row.org, faceId: row.id }, key),
+  })
+
+  const createIdentity = write((org: string, input: NewIdentity, actor: Actor): Identity => {
+    const id = randomUUID()
+    const at = now()
+    statements.insertIdentity.run({
+      id,
+      org,
+      name: input.name,
+      externalId: input.externalId ?? null,
+      metadata: JSON.stringify(input.metadata ?? {}),
+      at,
+    })
+    audit(at, org, actor, 'identity.create', { identityId: id, faceId: null })
+    return mustGetIdentity(org, id)
+  })
+
+  const updateIdentity = write(
+    (org: string, id: string, patch: IdentityPatch, actor: Actor): Identity | undefined => {
+      const current = getIdentity(org, id)
+      if (current === undefined) return undefined
+      const at = now()
+      statements.updateIdentity.run({
+        org,
+        id,
+        name: patch.name ?? current.name,
+        externalId: patch.externalId === undefined ? current.externalId : patch.externalId,
+        metadata: JSON.stringify(patch.metadata ?? current.metadata),
+        at,
+      })
+      audit(at, org, actor, 'identity.update', { identityId: id, faceId: null })
+      return mustGetIdentity(org, id)
+    },
+  )
+
+  const deleteIdentity = write(
+    (org: string, id: string, actor: Actor): { identity: Identity; faces: Face[] } | undefined => {
+      const identity = getIdentity(org, id)
+      if (identity === undefined) return undefined
+      const faces = statements.listFaces.all({ org, identityId: id }).map(toFace)
+      for (const face of faces) change('delete', face)
+      statements.deleteFacesOfIdentity.run({ org, identityId: id })
+      statements.deleteIdentity.run({ org, id })
+      audit(now(), org, actor, 'identity.delete', { identityId: id, faceId: null })
+      return { identity, faces }
+    },
+  )
+
+  const addFace = write((org: string, identityId: string, input: NewFace, actor: Actor): Face | undefined => {
+    checkNewFace(input)
+    if (statements.identityName.get({ org, id: identityId }) === undefined) return undefined
+    const id = randomUUID()
+    const at = now()
+    const result = statements.insertFace.run({
+      id,
+      identityId,
+      org,
+      embedding: toEmbeddingBlob(input.embedding, { org, faceId: id }, key),
+      quality: input.quality,
+      modelId: input.modelId,
+      at,
+    })
+    const face: Face = {
+      id,
+      identityId,
+      org,
+      label: Number(result.lastInsertRowid),
+      quality: input.quality,
+      modelId: input.modelId,
+      createdAt: at,
+    }
+    change('add', face)
+    audit(at, org, actor, 'face.add', { identityId, faceId: id })
+    return face
+  })
+
+  const deleteFace = write((org: string, faceId: string, actor: Actor): Face | undefined => {
+    const face = getFace(org, faceId)
+    if (face === undefined) return undefined
+    change('delete', face)
+    statements.deleteFace.run({ label: face.label })
+    audit(now(), org, actor, 'face.delete', { identityId: face.identityId, faceId })
+    return face
+  })
+
+  if (key === undefined) {
+    logger.warn(
+      { variable: 'FACEWIRE_EMBEDDING_KEY', path },
+      'gallery.unencrypted: FACEWIRE_EMBEDDING_KEY is not set; new face embeddings are stored in clear',
+    )
+  }
+
+  return {
+    path,
+    encrypted: key !== undefined,
+    createIdentity,
+    getIdentity,
+    listIdentities(org, options) {
+      const limit = checkLimit(options.limit)
+      const after = options.cursor === undefined ? undefined : parseCursor(options.cursor)
+      // One row more than asked tells whether there is a next page.
+      const rows =
+        after === undefined
+          ? statements.listIdentitiesFirst.all({ org, limit: limit + 1 })
+          : statements.listIdentitiesAfter.all({ org, ...after, limit: limit + 1 })
+      const items = rows.slice(0, limit).map(toIdentity)
+      const last = items.at(-1)
+      return rows.length > limit && last !== undefined ? { items, nextCursor: toCursor(last) } : { items }
+    },
+    updateIdentity,
+    deleteIdentity,
+    addFace,
+    getFace,
+    listFaces: (org, identityId) => statements.listFaces.all({ org, identityId }).map(toFace),
+    deleteFace,
+    embeddings(org) {
+      return batched((after) =>
+        org === undefined
+          ? statements.embeddings.all({ after, limit: EMBEDDING_BATCH_ROWS })
+          : statements.embeddingsOfOrg.all({ org, after, limit: EMBEDDING_BATCH_ROWS }),
+      ).map(toStoredEmbedding)
+    },
+    faceRefs() {
+      return batched((after) => statements.faceRefs.all({ after, limit: EMBEDDING_BATCH_ROWS })).map(
+        toFaceRef,
+      )
+    },
+    embeddingByLabel(label) {
+      const row = statements.embeddingByLabel.get({ label })
+      return row === undefined ? undefined : toStoredEmbedding(row)
+    },
+    changesSince(afterSeq) {
+      return statements.changesSince.all({ after: afterSeq }).map(toChange)
+    },
+    lastSeq: () => statements.lastSeq.get() ?? 0,
+    identityName: (org, identityId) => statements.identityName.get({ org, id: identityId }),
+    faceCountsByModel: () => statements.faceCountsByModel.all(),
+    audit(org, options) {
+      const limit = checkLimit(options.limit)
+      return statements.audit.all({ org, after: options.afterSeq ?? 0, limit }).map(toAuditEntry)
+    },
+    checkpoint() {
+      const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as {
+        busy: number
+        log: number
+        checkpointed: number
+      }[]
+      // Busy: another connection is reading an older snapshot; the next checkpoint finishes the job.
+      if (result !== undefined && result.busy !== 0) {
+        logger.warn({ log: result.log, checkpointed: result.checkpointed }, 'gallery.checkpoint_busy')
+      }
+    },
+    pragmas: () => readPragmas(db),
+    close() {
+      if (db.open) db.close()
+    },
+  }
+}
+
+/** A re-iterable, lazily read sequence of rows, fetched in label order a batch at a time. */
+function batched<R extends { label: number }>(
+  read: (after: number) => R[],
+): { map<T>(convert: (row: R) => T): Iterable<T> } {
+  return {
+    map: (convert) => ({
+      *[Symbol.iterator]() {
+        // Labels start at 1 (AUTOINCREMENT).
+        let after = 0
+        for (;;) {
+          const rows = read(after)
+          for (const row of rows) yield convert(row)
+          const last = rows.at(-1)
+          if (last === undefined || rows.length < EMBEDDING_BATCH_ROWS) return
+          after = last.label
+        }
+      },
+    }),
+  }
+}
+
+function readPragmas(db: Database.Database): StorePragmas {
+  const simple = (name: string): unknown => db.pragma(name, { simple: true })
+  return {
+    journalMode: String(simple('journal_mode')),
+    synchronous: SYNCHRONOUS_NAMES[Number(simple('synchronous'))] ?? String(simple('synchronous')),
+    foreignKeys: simple('foreign_keys') === 1,
+    secureDelete: simple('secure_delete') === 1,
+    busyTimeoutMs: Number(simple('busy_timeout')),
+    schemaVersion: schemaVersion(db),
+  }
+}
+
+const SYNCHRONOUS_NAMES: readonly string[] = ['off', 'normal', 'full', 'extra']
+
+function schemaVersion(db: Database.Database): number {
+  return Number(db.pragma('user_version', { simple: true }))
+}
+
+function checkLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
+    throw new FacewireError('ERR_REQUEST_INVALID', `limit must be an integer from 1 to ${MAX_PAGE_LIMIT}`, {
+      details: { issues: [{ path: 'limit', message: `must be an integer from 1 to ${MAX_PAGE_LIMIT}` }] },
+    })
+  }
+  return limit
+}
+
+function checkNewFace(face: NewFace): void {
+  // The pipeline produces these; a bad one is a bug, and NaN would poison the index.
+  if (face.embedding.length === 0 || !face.embedding.every(Number.isFinite)) {
+    throw new RangeError('a face embedding must be a non-empty vector of finite numbers')
+  }
+  if (!Number.isFinite(face.quality)) throw new RangeError('a face quality must be a finite number')
+}
+
+function toCursor(identity: Identity): string {
+  return Buffer.from(JSON.stringify([identity.createdAt, identity.id]), 'utf8').toString('base64url')
+}
+
+function parseCursor(cursor: string): { createdAt: string; id: string } {
+  let value: unknown
+  try {
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+  } catch {
+    value = undefined
+  }
+  const parts = Array.isArray(value) ? (value as unknown[]) : []
+  const [createdAt, id] = parts
+  if (parts.length !== 2 || typeof createdAt !== 'string' || typeof id !== 'string') {
+    throw new FacewireError('ERR_REQUEST_INVALID', 'the cursor is invalid', {
+      details: { issues: [{ path: 'cursor', message: 'is not a cursor this server returned' }] },
+    })
+  }
+  return { createdAt, id }
+}
+
+function toIdentity(row: IdentityRow): Identity {
+  return {
+    id: row.id,
+    org: row.org,
+    name: row.name,
+    externalId: row.external_id,
+    metadata: JSON.parse(row.metadata) as Metadata,
+    faceCount: row.face_count,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  }
+}
+
+function toFace(row: FaceRow): Face {
+  return {
+    id: row.id,
+    identityId: row.identity_id,
+    org: row.org,
+    label: row.label,
+    quality: row.quality,
+    modelId: row.model_id,
+    createdAt: row.created_at,
+  }
+}
+
+function toFaceRef(row: FaceRefRow): FaceRef {
+  return {
+    label: row.label,
+    faceId: row.id,
+    identityId: row.identity_id,
+    org: row.org,
+    modelId: row.model_id,
+  }
+}
+
+function toChange(row: ChangeRow): GalleryChange {
+  return {
+    seq: row.seq,
+    kind: row.kind,
+    org: row.org,
+    label: row.label,
+    faceId: row.face_id,
+    identityId: row.identity_id,
+  }
+}
+
+function toAuditEntry(row: AuditRow): AuditEntry {
+  return {
+    seq: row.seq,
+    at: row.at,
+    org: row.org,
+    actor: row.actor,
+    action: row.action,
+    identityId: row.identity_id,
+    faceId: row.face_id,
+  }
+}
+
+function now(): string {
+  return new Date().toISOString()
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

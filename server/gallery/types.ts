@@ -1,0 +1,123 @@
+/**
+ * Shapes shared by the gallery's store (SQLite, the source of truth), its per-organization HNSW
+ * indexes (a cache rebuilt from the store) and the open-set decision.
+ */
+
+/** JSON object stored with an identity; at most a few KiB (the API validates). */
+export type Metadata = Record<string, unknown>
+
+export interface Identity {
+  id: string
+  org: string
+  name: string
+  externalId: string | null
+  metadata: Metadata
+  /** Faces currently enrolled for this identity. */
+  faceCount: number
+  createdAt: string
+  updatedAt: string
+}
+
+export interface NewIdentity {
+  name: string
+  externalId?: string | null | undefined
+  metadata?: Metadata | undefined
+}
+
+/** Fields left undefined are not changed. */
+export interface IdentityPatch {
+  name?: string | undefined
+  externalId?: string | null | undefined
+  metadata?: Metadata | undefined
+}
+
+export interface Face {
+  id: string
+  identityId: string
+  org: string
+  /** Integer label of this face in its organization's HNSW index (unique across the store). */
+  label: number
+  quality: number
+  /** Embedder model id from models/manifest.json; faces of another model are not searched. */
+  modelId: string
+  createdAt: string
+}
+
+export interface NewFace {
+  embedding: Float32Array
+  quality: number
+  modelId: string
+}
+
+/** A face with its (decrypted) embedding, as the index is built from. */
+export interface StoredEmbedding {
+  label: number
+  faceId: string
+  identityId: string
+  org: string
+  modelId: string
+  embedding: Float32Array
+}
+
+/** One row of the change log the index replays after loading a snapshot. */
+export type GalleryChange =
+  | { seq: number; kind: 'add'; org: string; label: number; faceId: string; identityId: string }
+  | { seq: number; kind: 'delete'; org: string; label: number; faceId: string; identityId: string }
+
+/** Who did something, for the audit log (the token's `sub`, or `cli`/`system`). */
+export interface Actor {
+  sub: string
+}
+
+export interface AuditEntry {
+  seq: number
+  at: string
+  org: string
+  actor: string
+  action: 'identity.create' | 'identity.update' | 'identity.delete' | 'face.add' | 'face.delete'
+  identityId: string | null
+  faceId: string | null
+}
+
+export interface Page<T> {
+  items: T[]
+  /** Opaque; absent on the last page. */
+  nextCursor?: string
+}
+
+/** A nearest neighbour from an index: the face's label and cosine similarity in [-1, 1]. */
+export interface Neighbour {
+  label: number
+  similarity: number
+}
+
+export interface IdentityRef {
+  id: string
+  name: string
+}
+
+export interface Candidate {
+  identity: IdentityRef
+  similarity: number
+}
+
+export type DecisionStatus = 'match' | 'uncertain' | 'unknown'
+
+export interface Decision {
+  status: DecisionStatus
+  /** Present for `match` and `uncertain`: the best identity. */
+  identity?: IdentityRef
+  /** Similarity of the best identity (0 when the gallery is empty). */
+  similarity: number
+  /** Best minus second-best identity similarity (the best's similarity when there is no second). */
+  margin: number
+}
+
+export interface DecisionPolicy {
+  /** Cosine similarity at or above which the best identity may be a match. */
+  threshold: number
+  /** Required lead of the best identity over the second-best for `match`; less gives `uncertain`. */
+  margin: number
+  /** Candidates returned (distinct identities). */
+  topK: number
+}

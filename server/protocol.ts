@@ -1,0 +1,194 @@
+/**
+ * Shapes on the wire (REST bodies, and WebSocket messages later), shared with the CLI and the
+ * browser client through `import type`. docs/api.md and docs/protocol.md describe them.
+ */
+import type { Candidate, Decision, Metadata } from './gallery/types.js'
+
+export type { Candidate, Decision, DecisionStatus, IdentityRef } from './gallery/types.js'
+
+export interface WireBox {
+  x: number
+  y: number
+  width: number
+  height: number
+}
+
+export interface WirePoint {
+  x: number
+  y: number
+}
+
+/** The one face object of every recognition answer (REST `recognize`, WebSocket `result`). */
+export interface FaceResult {
+  /** Pixels of the image as sent (after EXIF orientation). */
+  box: WireBox
+  /** Left eye, right eye, nose tip, left and right mouth corner. */
+  landmarks: WirePoint[]
+  /** Quality score in [0, 1] (docs/models.md). */
+  quality: number
+  decision: Decision
+  /** Best identities first, at most `topK`. */
+  candidates: Candidate[]
+}
+
+export interface RecognizeTimings {
+  queueMs: number
+  decodeMs: number
+  detectMs: number
+  landmarksMs: number
+  alignMs: number
+  embedMs: number
+  searchMs: number
+  totalMs: number
+}
+
+export interface RecognizeResponse {
+  width: number
+  height: number
+  faces: FaceResult[]
+  timings: RecognizeTimings
+}
+
+export interface IdentityBody {
+  id: string
+  name: string
+  externalId: string | null
+  metadata: Metadata
+  faceCount: number
+  createdAt: string
+  updatedAt: string
+}
+
+export interface FaceBody {
+  id: string
+  identityId: string
+  quality: number
+  modelId: string
+  /** Embedded by a model other than the server's current embedder: not searched; re-enroll. */
+  stale: boolean
+  createdAt: string
+}
+
+export interface EnrollResponse {
+  face: FaceBody
+  /** Where the enrolled face was found in the image. */
+  detection: { box: WireBox; landmarks: WirePoint[]; quality: number; factors: Record<string, number> }
+}
+
+export interface ListResponse<T> {
+  items: T[]
+  nextCursor?: string
+}
+
+/* ---- WebSocket /ws/detect (docs/protocol.md) ---- */
+
+export const STREAM_PROTOCOL_VERSION = 1
+
+export interface StreamHello {
+  type: 'hello'
+  protocol: number
+  session: string
+  org: string
+  limits: {
+    /** Largest binary message (header + image); larger closes the stream with 1009. */
+    maxFrameBytes: number
+    /** Frames per second this connection may send; more are answered `throttled`. */
+    maxFps: number
+    /** Frames per second the whole organization may send. */
+    orgMaxFps: number
+    /** Faces analysed per frame. */
+    maxFaces: number
+  }
+  /** What the server can sustain now for this connection (pool capacity / open streams). */
+  suggestedFps: number
+  models: string[]
+  thresholds: { match: number; margin: number }
+  track: { windowFrames: number; switchFrames: number }
+  /** Epoch ms when the token expires and the stream is closed with 4401. */
+  tokenExpiresAt: number
+}
+
+export interface TrackInfo {
+  id: number
+  /** `client`: the track id of the frame header; `server`: assigned from box overlap. */
+  source: 'client' | 'server'
+  /** Embeddings (frames) the decision rests on. */
+  frames: number
+  /** This frame's fused outcome differs from the track's decision and waits for confirmation. */
+  pending?: {
+    status: 'match' | 'uncertain' | 'unknown'
+    identity?: { id: string; name: string }
+    frames: number
+  }
+}
+
+/** A face of a stream result: the REST face object plus its track; `decision` is the track's. */
+export interface StreamFace extends FaceResult {
+  track: TrackInfo
+}
+
+export interface StreamTimings extends RecognizeTimings {
+  /** Waiting for this connection's previous frame (latest-frame-wins slot). */
+  waitMs: number
+}
+
+export interface StreamResult {
+  type: 'result'
+  frameId: number
+  faces: StreamFace[]
+  timings: StreamTimings
+}
+
+export interface StreamDropped {
+  type: 'dropped'
+  frameId: number
+  /** `replaced`: a newer frame arrived while this one waited. */
+  reason: 'replaced'
+}
+
+export interface StreamThrottled {
+  type: 'throttled'
+  frameId: number
+  retryAfterMs: number
+  scope: 'connection' | 'organization'
+}
+
+export interface StreamError {
+  type: 'error'
+  /** Absent when the message was too broken to carry a frame id. */
+  frameId?: number
+  error: { code: string; message: string; details?: Record<string, unknown> }
+}
+
+export type StreamAnswer = StreamResult | StreamDropped | StreamThrottled | StreamError
+export type StreamMessage = StreamHello | StreamAnswer
+
+/* ---- WebSocket /ws/events ---- */
+
+export interface EventsHello {
+  type: 'hello'
+  protocol: number
+  org: string
+  /** Whether `unknown` events are sent. */
+  unknownEvents: boolean
+}
+
+export interface MatchEvent {
+  type: 'match'
+  identity: { id: string; name: string }
+  camera: string | null
+  similarity: number
+  /** The stream session and its track: one event per track decision. */
+  track: { session: string; id: number; source: 'client' | 'server'; frames: number }
+  at: string
+}
+
+export interface UnknownEvent {
+  type: 'unknown'
+  camera: string | null
+  similarity: number
+  track: { session: string; id: number; source: 'client' | 'server'; frames: number }
+  at: string
+}
+
+export type EventMessage = EventsHello | MatchEvent | UnknownEvent

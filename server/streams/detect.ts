@@ -1,0 +1,326 @@
+/**
+ * /ws/detect: authenticated at the upgrade; each connection holds one frame in flight and at most
+ * one waiting (latest frame wins); every frame gets exactly one answer; faces are tracked so the
+ * decision rests on several frames; match events go to the organization's watchers.
+ */
+import { randomBytes } from 'node:crypto'
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible'
+import { requireScope, type Authenticator, type Principal } from '../auth.js'
+import type { Config } from '../config.js'
+import { FacewireError, toFacewireError, toWireError } from '../errors.js'
+import type { Gallery } from '../gallery/index.js'
+import type { Logger } from '../logger.js'
+import type { Metrics } from '../metrics.js'
+import type { Pipeline } from '../pipeline/index.js'
+import {
+  STREAM_PROTOCOL_VERSION,
+  type StreamAnswer,
+  type StreamFace,
+  type StreamHello,
+  type StreamResult,
+} from '../protocol.js'
+import { toWireBox, toWireLandmarks } from '../recognize.js'
+import { defineWsRoute, type AnyWsRoute, type WsConnection } from '../transport/index.js'
+import type { EventHub } from './events.js'
+import { FrameHeaderError, parseFrame, type ParsedFrame } from './frame-header.js'
+import { createTrackTable, type TrackTable } from './tracks.js'
+
+export interface DetectRouteOptions {
+  auth: Authenticator
+  pipeline: Pipeline
+  gallery: () => Gallery
+  events: EventHub
+  logger: Logger
+  metrics: Metrics
+  config: Pick<Config, 'streams' | 'match' | 'workers'>
+  /** Model ids for the hello message. */
+  models: () => string[]
+}
+
+interface Waiting {
+  frame: ParsedFrame
+  receivedAt: number
+}
+
+interface Session {
+  id: string
+  principal: Principal
+  tracks: TrackTable
+  inFlight: boolean
+  waiting: Waiting | undefined
+  expiry: NodeJS.Timeout | undefined
+}
+
+const round1 = (value: number): number => Math.round(value * 10) / 10
+
+/** Token expiry beyond a 32-bit timer: check again later. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
+  const { pipeline, metrics, logger, config } = options
+  const limits = config.streams
+  const perConnection = new RateLimiterMemory({ points: limits.maxFps, duration: 1 })
+  const perOrg = new RateLimiterMemory({ points: limits.orgMaxFps, duration: 1 })
+  let open = 0
+  // Recent pipeline time per frame, for the suggested frame rate.
+  let frameMsEwma = 60
+
+  const suggestedFps = (): number => {
+    const capacity = (config.workers * 1000) / Math.max(1, frameMsEwma)
+    return Math.max(1, Math.min(limits.maxFps, Math.floor(capacity / Math.max(1, open))))
+  }
+
+  const answer = (connection: WsConnection<Session>, message: StreamAnswer, receivedAt: number): void => {
+    const outcome = message.type
+    metrics.wsFrames.inc({ outcome })
+    metrics.wsFrameSeconds.observe({ outcome }, (performance.now() - receivedAt) / 1000)
+    if (connection.closed) return
+    // Bounded: a client that does not read its answers loses them, the server keeps no queue.
+    if (connection.bufferedAmount > limits.maxBufferedBytes) {
+      metrics.wsAnswersDropped.inc({ type: outcome })
+      return
+    }
+    if (connection.send(JSON.stringify(message)) === 'dropped')
+      metrics.wsAnswersDropped.inc({ type: outcome })
+  }
+
+  const fail = (
+    connection: WsConnection<Session>,
+    frameId: number | undefined,
+    error: FacewireError,
+    receivedAt: number,
+  ): void => {
+    const message: StreamAnswer =
+      frameId === undefined
+        ? { type: 'error', error: toWireError(error) }
+        : { type: 'error', frameId, error: toWireError(error) }
+    answer(connection, message, receivedAt)
+  }
+
+  const analyze = (connection: WsConnection<Session>, waiting: Waiting): void => {
+    const session = connection.context
+    const { frame, receivedAt } = waiting
+    session.inFlight = true
+    const started = performance.now()
+    const waitMs = started - receivedAt
+    pipeline
+      .analyze(frame.image, { mode: 'all', maxFaces: limits.maxFaces })
+      .then((analysis) => {
+        frameMsEwma = 0.9 * frameMsEwma + 0.1 * analysis.timings.totalMs
+        if (connection.closed) return
+        const gallery = options.gallery()
+        const searchStarted = performance.now()
+        const now = Date.now()
+        const org = session.principal.org
+        const assigned = session.tracks.assign(
+          analysis.faces.map((face) => ({
+            box: toWireBox(face),
+            embedding: face.embedding,
+            quality: face.quality.score,
+          })),
+          frame.trackId,
+          now,
+        )
+        const faces = analysis.faces.map((face, i): StreamFace => {
+          const track = assigned[i]
+          if (track === undefined) throw new Error('a face without a track')
+          const decided = session.tracks.settle(track.track, gallery.recognize(org, track.fused), now)
+          const event = options.events.trackDecided({
+            session: session.id,
+            org,
+            camera: frame.camera ?? null,
+            track: track.track,
+            decided,
+            nowMs: now,
+          })
+          if (event !== undefined) metrics.eventsPublished.inc({ type: event.type })
+          const info: StreamFace['track'] = { ...track.track, frames: decided.frames }
+          if (decided.pending !== undefined) info.pending = decided.pending
+          return {
+            box: toWireBox(face),
+            landmarks: toWireLandmarks(face),
+            quality: Math.round(face.quality.score * 1e4) / 1e4,
+            decision: decided.decision,
+            candidates: decided.candidates,
+            track: info,
+          }
+        })
+        const t = analysis.timings
+        const result: StreamResult = {
+          type: 'result',
+          frameId: frame.frameId,
+          faces,
+          timings: {
+            waitMs: round1(waitMs),
+            queueMs: round1(analysis.queueMs),
+            decodeMs: round1(t.decodeMs),
+            detectMs: round1(t.detectMs),
+            landmarksMs: round1(t.landmarksMs),
+            alignMs: round1(t.alignMs),
+            embedMs: round1(t.embedMs),
+            searchMs: round1(performance.now() - searchStarted),
+            totalMs: round1(performance.now() - receivedAt),
+          },
+        }
+        answer(connection, result, receivedAt)
+      })
+      .catch((error: unknown) => {
+        const wire = toFacewireError(error)
+        if (wire.code === 'ERR_INTERNAL') logger.error({ err: error, session: session.id }, 'ws.frame_failed')
+        fail(connection, frame.frameId, wire, receivedAt)
+      })
+      .finally(() => {
+        session.inFlight = false
+        const next = session.waiting
+        session.waiting = undefined
+        if (next !== undefined && !connection.closed) analyze(connection, next)
+      })
+      .catch(() => undefined)
+  }
+
+  const accept = (connection: WsConnection<Session>, frame: ParsedFrame, receivedAt: number): void => {
+    const session = connection.context
+    if (!session.inFlight) {
+      analyze(connection, { frame, receivedAt })
+      return
+    }
+    const replaced = session.waiting
+    session.waiting = { frame, receivedAt }
+    if (replaced !== undefined) {
+      answer(
+        connection,
+        { type: 'dropped', frameId: replaced.frame.frameId, reason: 'replaced' },
+        replaced.receivedAt,
+      )
+    }
+  }
+
+  const throttle = async (session: Session): Promise<StreamAnswer | undefined> => {
+    try {
+      await perConnection.consume(session.id)
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) throw rejection
+      return {
+        type: 'throttled',
+        frameId: 0,
+        retryAfterMs: Math.max(1, rejection.msBeforeNext),
+        scope: 'connection',
+      }
+    }
+    try {
+      await perOrg.consume(session.principal.org)
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) throw rejection
+      return {
+        type: 'throttled',
+        frameId: 0,
+        retryAfterMs: Math.max(1, rejection.msBeforeNext),
+        scope: 'organization',
+      }
+    }
+    return undefined
+  }
+
+  return defineWsRoute<Session>({
+    pattern: '/ws/detect',
+    maxPayloadBytes: limits.maxFrameBytes,
+    idleTimeoutS: limits.idleTimeoutS,
+    maxBackpressureBytes: limits.maxBufferedBytes * 4,
+    upgrade(request) {
+      const principal = options.auth.authenticate(request.headers, request.query)
+      requireScope(principal, 'detect')
+      options.gallery() // ERR_NOT_READY before the gallery is loaded
+      return {
+        id: randomBytes(9).toString('base64url'),
+        principal,
+        tracks: createTrackTable({
+          windowFrames: limits.trackFrames,
+          switchFrames: limits.trackSwitchFrames,
+        }),
+        inFlight: false,
+        waiting: undefined,
+        expiry: undefined,
+      }
+    },
+    open(connection) {
+      open++
+      metrics.wsConnections.inc({ route: 'detect' })
+      const session = connection.context
+      const scheduleExpiry = (): void => {
+        const left = session.principal.expiresAtMs - Date.now()
+        session.expiry = setTimeout(
+          () => {
+            if (Date.now() >= session.principal.expiresAtMs) {
+              connection.close(4401, 'ERR_AUTH_EXPIRED')
+            } else {
+              scheduleExpiry()
+            }
+          },
+          Math.min(Math.max(0, left), MAX_TIMER_MS),
+        )
+        session.expiry.unref()
+      }
+      scheduleExpiry()
+      const hello: StreamHello = {
+        type: 'hello',
+        protocol: STREAM_PROTOCOL_VERSION,
+        session: session.id,
+        org: session.principal.org,
+        limits: {
+          maxFrameBytes: limits.maxFrameBytes,
+          maxFps: limits.maxFps,
+          orgMaxFps: limits.orgMaxFps,
+          maxFaces: limits.maxFaces,
+        },
+        suggestedFps: suggestedFps(),
+        models: options.models(),
+        thresholds: { match: config.match.threshold, margin: config.match.margin },
+        track: { windowFrames: limits.trackFrames, switchFrames: limits.trackSwitchFrames },
+        tokenExpiresAt: session.principal.expiresAtMs,
+      }
+      connection.send(JSON.stringify(hello))
+      logger.debug({ session: session.id, org: session.principal.org }, 'ws.detect_opened')
+    },
+    message(connection, data, isBinary) {
+      const receivedAt = performance.now()
+      if (!isBinary) {
+        fail(connection, undefined, new FacewireError('ERR_MESSAGE_INVALID'), receivedAt)
+        return
+      }
+      let frame: ParsedFrame
+      try {
+        frame = parseFrame(data)
+      } catch (error) {
+        if (!(error instanceof FrameHeaderError)) throw error
+        fail(
+          connection,
+          error.frameId,
+          new FacewireError('ERR_FRAME_HEADER_INVALID', error.message),
+          receivedAt,
+        )
+        return
+      }
+      throttle(connection.context)
+        .then((throttled) => {
+          if (throttled !== undefined) {
+            answer(connection, { ...throttled, frameId: frame.frameId }, receivedAt)
+            return
+          }
+          accept(connection, frame, receivedAt)
+        })
+        .catch((error: unknown) => {
+          logger.error({ err: error }, 'ws.throttle_failed')
+          fail(connection, frame.frameId, new FacewireError('ERR_INTERNAL'), receivedAt)
+        })
+    },
+    close(connection, code) {
+      open--
+      metrics.wsConnections.dec({ route: 'detect' })
+      const session = connection.context
+      clearTimeout(session.expiry)
+      session.waiting = undefined
+      options.events.forget(session.id)
+      logger.debug({ session: session.id, code }, 'ws.detect_closed')
+    },
+  })
+}

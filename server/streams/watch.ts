@@ -1,0 +1,60 @@
+/** /ws/events: an organization's watchers receive its match (and optionally unknown) events. */
+import { requireScope, type Authenticator, type Principal } from '../auth.js'
+import type { Logger } from '../logger.js'
+import type { Metrics } from '../metrics.js'
+import { STREAM_PROTOCOL_VERSION, type EventsHello } from '../protocol.js'
+import { defineWsRoute, type AnyWsRoute } from '../transport/index.js'
+import { eventsTopic } from './events.js'
+
+export interface WatchRouteOptions {
+  auth: Authenticator
+  logger: Logger
+  metrics: Metrics
+  idleTimeoutS: number
+  maxBufferedBytes: number
+  unknownEvents: boolean
+}
+
+interface Watcher {
+  principal: Principal
+  expiry: NodeJS.Timeout | undefined
+}
+
+export function createWatchRoute(options: WatchRouteOptions): AnyWsRoute {
+  return defineWsRoute<Watcher>({
+    pattern: '/ws/events',
+    maxPayloadBytes: 4096,
+    idleTimeoutS: options.idleTimeoutS,
+    // A watcher that does not read is skipped by publish until it catches up (uWS maxBackpressure).
+    maxBackpressureBytes: options.maxBufferedBytes,
+    upgrade(request) {
+      const principal = options.auth.authenticate(request.headers, request.query)
+      requireScope(principal, 'watch')
+      return { principal, expiry: undefined }
+    },
+    open(connection) {
+      options.metrics.wsConnections.inc({ route: 'events' })
+      const watcher = connection.context
+      const left = Math.min(Math.max(0, watcher.principal.expiresAtMs - Date.now()), 2 ** 31 - 1)
+      watcher.expiry = setTimeout(() => {
+        connection.close(4401, 'ERR_AUTH_EXPIRED')
+      }, left)
+      watcher.expiry.unref()
+      connection.subscribe(eventsTopic(watcher.principal.org))
+      const hello: EventsHello = {
+        type: 'hello',
+        protocol: STREAM_PROTOCOL_VERSION,
+        org: watcher.principal.org,
+        unknownEvents: options.unknownEvents,
+      }
+      connection.send(JSON.stringify(hello))
+    },
+    message() {
+      // Watchers only listen; anything they send is ignored.
+    },
+    close(connection) {
+      options.metrics.wsConnections.dec({ route: 'events' })
+      clearTimeout(connection.context.expiry)
+    },
+  })
+}

@@ -1,0 +1,195 @@
+/**
+ * WebSocket routes on uWebSockets.js: authentication at the upgrade (before any socket exists),
+ * bounded messages and send buffers, pub/sub topics. Nothing outside the transport sees uWS.
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from 'uWebSockets.js'
+import { FacewireError, toFacewireError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import type { HttpRequestInfo } from './http.js'
+
+export type WsSendResult = 'sent' | 'buffered' | 'dropped' | 'closed'
+
+/** One open WebSocket, valid until `close` has been called on its route. */
+export interface WsConnection<T> {
+  readonly context: T
+  readonly closed: boolean
+  /** Bytes queued in the socket's send buffer (uWS backpressure). */
+  readonly bufferedAmount: number
+  /** Sends a text message: `buffered` = queued behind backpressure, `dropped` = over the bound. */
+  send(text: string): WsSendResult
+  /** Closes with a close code and a short reason (at most 123 bytes). */
+  close(code: number, reason: string): void
+  subscribe(topic: string): void
+}
+
+export interface WsRoute<T> {
+  pattern: string
+  /**
+   * Larger messages close the socket with 1009. uWS reads up to twice this before it cuts the
+   * connection itself (1006), so the bound on memory per message stays 2x.
+   */
+  maxPayloadBytes: number
+  /** Seconds without traffic before the socket is closed (pings are sent automatically). */
+  idleTimeoutS: number
+  /** Send-buffer bound; a send beyond it is dropped (`dropped`). */
+  maxBackpressureBytes: number
+  /** Runs before the upgrade; throw a FacewireError to refuse it with its HTTP status. */
+  upgrade(request: Omit<HttpRequestInfo, 'body'>): T | Promise<T>
+  open(connection: WsConnection<T>): void
+  /** `data` is a copy the handler may keep. */
+  message(connection: WsConnection<T>, data: Uint8Array, isBinary: boolean): void
+  drain?(connection: WsConnection<T>): void
+  close(connection: WsConnection<T>, code: number): void
+}
+
+/** A route with its context type erased, so routes of different contexts share one list. */
+export interface AnyWsRoute {
+  readonly pattern: string
+  readonly route: WsRoute<unknown>
+}
+
+export function defineWsRoute<T>(route: WsRoute<T>): AnyWsRoute {
+  return { pattern: route.pattern, route: route }
+}
+
+interface Slot {
+  connection: Connection
+}
+
+class Connection implements WsConnection<unknown> {
+  socket: WebSocket<Slot> | undefined
+  closed = false
+  readonly context: unknown
+  constructor(context: unknown) {
+    this.context = context
+  }
+  get bufferedAmount(): number {
+    return this.closed || this.socket === undefined ? 0 : this.socket.getBufferedAmount()
+  }
+  send(text: string): WsSendResult {
+    if (this.closed || this.socket === undefined) return 'closed'
+    // uWS: 1 sent, 0 queued behind backpressure, 2 dropped over maxBackpressure.
+    const status = this.socket.send(text, false, false)
+    return status === 1 ? 'sent' : status === 0 ? 'buffered' : 'dropped'
+  }
+  close(code: number, reason: string): void {
+    if (this.closed || this.socket === undefined) return
+    this.closed = true
+    this.socket.end(code, reason.slice(0, 123))
+  }
+  subscribe(topic: string): void {
+    if (!this.closed) this.socket?.subscribe(topic)
+  }
+}
+
+export interface WsRegistry {
+  /** Open connections across routes. */
+  readonly size: number
+  /** Sends to every subscriber of `topic`. */
+  publish(topic: string, text: string): void
+  /** Closes every open socket (shutdown: 1001). */
+  closeAll(code: number, reason: string): void
+}
+
+export interface WsHooks {
+  logger: Logger
+  isAccepting: () => boolean
+  copyRequest: (req: HttpRequest, paramCount: number) => Omit<HttpRequestInfo, 'body'>
+  refuse: (res: HttpResponse, state: { aborted: boolean }, error: FacewireError) => void
+}
+
+export function registerWsRoutes(
+  app: TemplatedApp,
+  routes: readonly AnyWsRoute[],
+  hooks: WsHooks,
+): WsRegistry {
+  const open = new Set<Connection>()
+  for (const { pattern, route } of routes) {
+    const paramCount = pattern.split('/').filter((part) => part.startsWith(':')).length
+    app.ws<Slot>(pattern, {
+      maxPayloadLength: route.maxPayloadBytes * 2,
+      idleTimeout: route.idleTimeoutS,
+      maxBackpressure: route.maxBackpressureBytes,
+      closeOnBackpressureLimit: 0,
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => {
+        const state = { aborted: false }
+        res.onAborted(() => {
+          state.aborted = true
+        })
+        if (!hooks.isAccepting()) {
+          hooks.refuse(res, state, new FacewireError('ERR_SHUTTING_DOWN'))
+          return
+        }
+        // Everything the upgrade needs is copied now: req dies when this function returns.
+        const copied = hooks.copyRequest(req, paramCount)
+        const key = req.getHeader('sec-websocket-key')
+        const protocol = req.getHeader('sec-websocket-protocol')
+        const extensions = req.getHeader('sec-websocket-extensions')
+        Promise.resolve()
+          .then(() => route.upgrade(copied))
+          .then(
+            (contextValue) => {
+              if (state.aborted) return
+              state.aborted = true
+              res.cork(() => {
+                res.upgrade<Slot>(
+                  { connection: new Connection(contextValue) },
+                  key,
+                  protocol,
+                  extensions,
+                  context,
+                )
+              })
+            },
+            (error: unknown) => {
+              const wire = toFacewireError(error)
+              if (wire.code === 'ERR_INTERNAL')
+                hooks.logger.error({ err: error, path: copied.path }, 'ws.upgrade_failed')
+              hooks.refuse(res, state, wire)
+            },
+          )
+          .catch((error: unknown) => {
+            hooks.logger.error({ err: error }, 'ws.upgrade_failed')
+          })
+      },
+      open: (ws) => {
+        const connection = ws.getUserData().connection
+        connection.socket = ws
+        open.add(connection)
+        route.open(connection)
+      },
+      message: (ws, message, isBinary) => {
+        const connection = ws.getUserData().connection
+        if (connection.closed) return
+        if (message.byteLength > route.maxPayloadBytes) {
+          connection.close(1009, 'ERR_BODY_TOO_LARGE')
+          return
+        }
+        // uWS neuters the ArrayBuffer after this callback: copy it.
+        route.message(connection, new Uint8Array(message.slice(0)), isBinary)
+      },
+      drain: (ws) => {
+        route.drain?.(ws.getUserData().connection)
+      },
+      close: (ws, code) => {
+        const connection = ws.getUserData().connection
+        connection.closed = true
+        connection.socket = undefined
+        open.delete(connection)
+        route.close(connection, code)
+      },
+    })
+  }
+  return {
+    get size() {
+      return open.size
+    },
+    publish(topic, text) {
+      app.publish(topic, text, false, false)
+    },
+    closeAll(code, reason) {
+      for (const connection of [...open]) connection.close(code, reason)
+    },
+  }
+}

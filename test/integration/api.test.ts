@@ -1,0 +1,294 @@
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import jwt from 'jsonwebtoken'
+import { ApiError, createApiClient, type ApiClient } from '../../client/api-client.js'
+import { startTestApp, testToken, TEST_SECRET, type StartedApp } from '../helpers/app.js'
+import { encode, facesDir, gif1x1, texturedScene } from '../helpers/images.js'
+import { httpRequest } from '../helpers/http.js'
+
+const faces = facesDir()
+const noFaces = faces === undefined ? 'the shared face photos (../shared/faces) are absent' : false
+
+function photo(path: string): Promise<Buffer> {
+  return readFile(join(faces ?? '', 'face_recognition-examples', path))
+}
+
+function clientFor(started: StartedApp, org: string, scopes?: Parameters<typeof testToken>[1]): ApiClient {
+  return createApiClient({
+    baseUrl: `http://127.0.0.1:${String(started.port)}`,
+    token: testToken(org, scopes),
+  })
+}
+
+async function errorOf(promise: Promise<unknown>): Promise<{ status: number; code: string }> {
+  try {
+    await promise
+  } catch (error) {
+    if (error instanceof ApiError) return { status: error.status, code: error.code }
+    throw error
+  }
+  assert.fail('expected the request to fail')
+}
+
+function bodyCode(response: { body: string }): string {
+  return (JSON.parse(response.body) as { error: { code: string } }).error.code
+}
+
+test(
+  'enroll, recognize and delete: a match for the enrolled person, unknown for a stranger and after deletion',
+  { skip: noFaces },
+  async (t) => {
+    const started = await startTestApp()
+    t.after(() => started.stop())
+    const api = clientFor(started, 'acme')
+
+    const obama = await api.createIdentity({
+      name: 'Barack Obama',
+      externalId: 'emp-44',
+      metadata: { team: 'exec' },
+    })
+    assert.equal(obama.faceCount, 0)
+    const enrolled = await api.addFace(obama.id, await photo('barack_obama/1.jpg'))
+    assert.equal(enrolled.face.identityId, obama.id)
+    assert.equal(enrolled.face.stale, false)
+    assert.ok(enrolled.detection.quality > 0.5, `quality ${String(enrolled.detection.quality)}`)
+    assert.equal((await api.getIdentity(obama.id)).faceCount, 1)
+
+    const same = await api.recognize(await photo('barack_obama/2.jpg'))
+    assert.equal(same.faces.length, 1)
+    const face = same.faces[0]
+    assert.ok(face !== undefined)
+    assert.equal(face.decision.status, 'match')
+    assert.deepEqual(face.decision.identity, { id: obama.id, name: 'Barack Obama' })
+    assert.equal(face.landmarks.length, 5)
+    assert.ok(face.box.width > 50 && face.box.x >= 0)
+    assert.equal(face.candidates[0]?.identity.id, obama.id)
+
+    const stranger = await api.recognize(await photo('joe_biden/2.jpg'))
+    assert.equal(stranger.faces[0]?.decision.status, 'unknown')
+    assert.equal(stranger.faces[0]?.decision.identity, undefined)
+
+    // Renaming shows up in decisions at once.
+    await api.updateIdentity(obama.id, { name: 'President Obama' })
+    const renamed = await api.recognize(await photo('barack_obama/3.jpg'))
+    const obamaFace = renamed.faces.find((f) => f.decision.status === 'match')
+    assert.equal(obamaFace?.decision.identity?.name, 'President Obama')
+
+    await api.deleteIdentity(obama.id)
+    assert.equal((await errorOf(api.getIdentity(obama.id))).status, 404)
+    const after = await api.recognize(await photo('barack_obama/2.jpg'))
+    assert.equal(
+      after.faces[0]?.decision.status,
+      'unknown',
+      'a deleted identity is gone from the index at once',
+    )
+    assert.deepEqual(after.faces[0]?.candidates, [])
+  },
+)
+
+test(
+  'another organization cannot list, read, change, enroll into, delete or recognize against org A',
+  { skip: noFaces },
+  async (t) => {
+    const started = await startTestApp()
+    t.after(() => started.stop())
+    const a = clientFor(started, 'org-a')
+    const b = clientFor(started, 'org-b')
+    const identity = await a.createIdentity({ name: 'Barack Obama' })
+    const { face } = await a.addFace(identity.id, await photo('barack_obama/1.jpg'))
+
+    assert.deepEqual((await b.listIdentities()).items, [])
+    assert.deepEqual(await errorOf(b.getIdentity(identity.id)), { status: 404, code: 'ERR_NOT_FOUND' })
+    assert.deepEqual(await errorOf(b.updateIdentity(identity.id, { name: 'x' })), {
+      status: 404,
+      code: 'ERR_NOT_FOUND',
+    })
+    assert.deepEqual(await errorOf(b.listFaces(identity.id)), { status: 404, code: 'ERR_NOT_FOUND' })
+    assert.deepEqual(await errorOf(b.addFace(identity.id, await photo('joe_biden/2.jpg'))), {
+      status: 404,
+      code: 'ERR_NOT_FOUND',
+    })
+    assert.deepEqual(await errorOf(b.deleteFace(face.id)), { status: 404, code: 'ERR_NOT_FOUND' })
+    assert.deepEqual(await errorOf(b.deleteIdentity(identity.id)), { status: 404, code: 'ERR_NOT_FOUND' })
+    const seenByB = await b.recognize(await photo('barack_obama/2.jpg'))
+    assert.equal(seenByB.faces[0]?.decision.status, 'unknown')
+    assert.deepEqual(seenByB.faces[0]?.candidates, [], "org B's search never sees org A's faces")
+
+    // Org A still has everything.
+    assert.equal((await a.getIdentity(identity.id)).faceCount, 1)
+    const seenByA = await a.recognize(await photo('barack_obama/2.jpg'))
+    assert.equal(seenByA.faces[0]?.decision.status, 'match')
+  },
+)
+
+test('tokens: missing, malformed, bad signature, expired, alg none and wrong scope are refused with their codes', async (t) => {
+  const started = await startTestApp()
+  t.after(() => started.stop())
+  const get = (headers: Record<string, string>, path = '/api/v1/identities') =>
+    httpRequest(started.port, path, { headers })
+
+  const missing = await get({})
+  assert.equal(missing.status, 401)
+  assert.equal(bodyCode(missing), 'ERR_AUTH_MISSING')
+  const malformed = await get({ authorization: 'Bearer not.a.jwt' })
+  assert.equal(malformed.status, 401)
+  assert.equal(bodyCode(malformed), 'ERR_AUTH_INVALID')
+  const notBearer = await get({ authorization: 'Basic dXNlcjpwYXNz' })
+  assert.equal(bodyCode(notBearer), 'ERR_AUTH_INVALID')
+  const forged = jwt.sign({ org: 'acme', scope: 'enroll' }, 'another-secret-that-is-long-enough-000000', {
+    expiresIn: 60,
+  })
+  assert.equal(bodyCode(await get({ authorization: `Bearer ${forged}` })), 'ERR_AUTH_INVALID')
+  const expired = jwt.sign(
+    { org: 'acme', scope: 'enroll', exp: Math.floor(Date.now() / 1000) - 60 },
+    TEST_SECRET,
+  )
+  const expiredAnswer = await get({ authorization: `Bearer ${expired}` })
+  assert.equal(expiredAnswer.status, 401)
+  assert.equal(bodyCode(expiredAnswer), 'ERR_AUTH_EXPIRED')
+  const unsigned = jwt.sign({ org: 'acme', scope: 'enroll admin' }, '', { algorithm: 'none', expiresIn: 60 })
+  assert.equal(bodyCode(await get({ authorization: `Bearer ${unsigned}` })), 'ERR_AUTH_INVALID')
+  const noOrg = jwt.sign({ scope: 'enroll' }, TEST_SECRET, { expiresIn: 60 })
+  assert.equal(bodyCode(await get({ authorization: `Bearer ${noOrg}` })), 'ERR_AUTH_INVALID')
+
+  const detectOnly = await get({ authorization: `Bearer ${testToken('acme', ['detect'])}` })
+  assert.equal(detectOnly.status, 403)
+  assert.equal(bodyCode(detectOnly), 'ERR_AUTH_SCOPE')
+  // The query parameter works as well (browsers).
+  const viaQuery = await get({}, `/api/v1/identities?access_token=${testToken('acme', ['enroll'])}`)
+  assert.equal(viaQuery.status, 200)
+
+  const logged = JSON.stringify(started.lines())
+  assert.ok(!logged.includes(forged) && !logged.includes(expired), 'tokens never reach the log')
+})
+
+test('bad requests get their codes and the server keeps serving', { skip: noFaces }, async (t) => {
+  const started = await startTestApp()
+  t.after(() => started.stop())
+  const token = testToken('acme')
+  const post = (path: string, type: string, body: Uint8Array | string) =>
+    httpRequest(started.port, path, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': type },
+      body,
+    })
+
+  const notJson = await post('/api/v1/identities', 'application/json', '{"name":')
+  assert.equal(notJson.status, 400)
+  assert.equal(bodyCode(notJson), 'ERR_REQUEST_INVALID')
+  const unknownField = await post('/api/v1/identities', 'application/json', '{"name":"x","org":"other"}')
+  assert.equal(bodyCode(unknownField), 'ERR_REQUEST_INVALID')
+  const emptyName = await post('/api/v1/identities', 'application/json', '{"name":"  "}')
+  const issues = (JSON.parse(emptyName.body) as { error: { details: { issues: { path: string }[] } } }).error
+    .details.issues
+  assert.equal(issues[0]?.path, 'name')
+  const wrongType = await post('/api/v1/identities', 'text/plain', '{"name":"x"}')
+  assert.equal(wrongType.status, 415)
+  assert.equal(bodyCode(wrongType), 'ERR_CONTENT_TYPE')
+
+  const api = clientFor(started, 'acme')
+  const person = await api.createIdentity({ name: 'Someone' })
+  const facesPath = `/api/v1/identities/${person.id}/faces`
+  const gif = await post(facesPath, 'image/jpeg', gif1x1())
+  assert.equal(gif.status, 415)
+  assert.equal(bodyCode(gif), 'ERR_FRAME_UNSUPPORTED')
+  const truncated = (await photo('barack_obama/1.jpg')).subarray(0, 2000)
+  assert.equal(bodyCode(await post(facesPath, 'image/jpeg', truncated)), 'ERR_FRAME_INVALID')
+  const scene = await encode(texturedScene(320, 240), 'png')
+  const none = await post(facesPath, 'image/png', scene)
+  assert.equal(none.status, 422)
+  assert.equal(bodyCode(none), 'ERR_FACE_NOT_FOUND')
+  const two = await post(facesPath, 'image/jpeg', await photo('_multi_face/obama_and_biden.jpg'))
+  assert.equal(two.status, 422)
+  assert.equal(bodyCode(two), 'ERR_FACE_MULTIPLE')
+  assert.equal(
+    (
+      await httpRequest(started.port, '/api/v1/identities/not-a-uuid', {
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).status,
+    404,
+  )
+
+  // Nothing above was stored, and the server still enrolls.
+  assert.equal((await api.getIdentity(person.id)).faceCount, 0)
+  await api.addFace(person.id, await photo('kit_harington/1.jpeg'))
+  assert.equal((await api.getIdentity(person.id)).faceCount, 1)
+})
+
+test(
+  'a face below the configured quality is refused with ERR_FACE_LOW_QUALITY and its factors',
+  { skip: noFaces },
+  async (t) => {
+    const started = await startTestApp({ FACEWIRE_MIN_ENROLL_QUALITY: '0.999' })
+    t.after(() => started.stop())
+    const api = clientFor(started, 'acme')
+    const person = await api.createIdentity({ name: 'Kit' })
+    try {
+      await api.addFace(person.id, await photo('kit_harington/2.jpeg'))
+      assert.fail('expected ERR_FACE_LOW_QUALITY')
+    } catch (error) {
+      assert.ok(error instanceof ApiError)
+      assert.equal(error.code, 'ERR_FACE_LOW_QUALITY')
+      assert.equal(error.details?.['minQuality'], 0.999)
+      assert.equal(typeof error.details?.['quality'], 'number')
+      assert.equal(typeof (error.details?.['factors'] as Record<string, number>)['sharpness'], 'number')
+    }
+  },
+)
+
+test('identities are listed page by page, each exactly once, in creation order', async (t) => {
+  const started = await startTestApp()
+  t.after(() => started.stop())
+  const api = clientFor(started, 'acme', ['enroll'])
+  const created: string[] = []
+  for (let i = 0; i < 7; i++) created.push((await api.createIdentity({ name: `person ${String(i)}` })).id)
+  const first = await api.listIdentities({ limit: 3 })
+  assert.equal(first.items.length, 3)
+  assert.ok(first.nextCursor !== undefined)
+  const all = await api.allIdentities()
+  assert.deepEqual(
+    all.map((identity) => identity.id),
+    created,
+  )
+  const bad = await httpRequest(started.port, '/api/v1/identities?cursor=%%%garbage', {
+    headers: { authorization: `Bearer ${testToken('acme', ['enroll'])}` },
+  })
+  assert.equal(bad.status, 400)
+  assert.equal(bodyCode(bad), 'ERR_REQUEST_INVALID')
+})
+
+test('an organization over its request rate gets 429 ERR_RATE_LIMITED with Retry-After; others are not affected', async (t) => {
+  const started = await startTestApp({ FACEWIRE_API_RATE_LIMIT: '3' })
+  t.after(() => started.stop())
+  const get = (org: string) =>
+    httpRequest(started.port, '/api/v1/identities', {
+      headers: { authorization: `Bearer ${testToken(org, ['enroll'])}` },
+    })
+  const answers = await Promise.all([get('busy'), get('busy'), get('busy'), get('busy'), get('busy')])
+  const limited = answers.filter((answer) => answer.status === 429)
+  assert.ok(limited.length >= 2, `statuses ${answers.map((a) => a.status).join(',')}`)
+  assert.equal(bodyCode(limited[0] ?? { body: '' }), 'ERR_RATE_LIMITED')
+  assert.ok(Number(limited[0]?.headers['retry-after']) >= 1)
+  assert.equal((await get('quiet')).status, 200)
+})
+
+test('the OpenAPI document is served and names every route and error code', async (t) => {
+  const started = await startTestApp()
+  t.after(() => started.stop())
+  const response = await httpRequest(started.port, '/api/v1/openapi.json')
+  assert.equal(response.status, 200)
+  const doc = JSON.parse(response.body) as { openapi: string; paths: Record<string, Record<string, unknown>> }
+  assert.match(doc.openapi, /^3\./)
+  assert.deepEqual(Object.keys(doc.paths).sort(), [
+    '/faces/{id}',
+    '/identities',
+    '/identities/{id}',
+    '/identities/{id}/faces',
+    '/recognize',
+  ])
+  assert.ok('post' in (doc.paths['/identities/{id}/faces'] ?? {}))
+  assert.match(response.body, /ERR_FACE_LOW_QUALITY/)
+})

@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict'
+import { rmSync } from 'node:fs'
+import { test } from 'node:test'
+import { createGallery, type GalleryOptions } from '../../../server/gallery/index.js'
+import { createMemoryLogger, tempDataDir } from '../../helpers/app.js'
+import { seededRandom } from '../../helpers/images.js'
+
+const actor = { sub: 'test' }
+
+function unit(seed: number, dim = 16): Float32Array {
+  const random = seededRandom(seed)
+  const v = Float32Array.from({ length: dim }, () => random() - 0.5)
+  const norm = Math.hypot(...v)
+  return v.map((x) => x / norm)
+}
+
+/** `base` nudged by a small amount of noise, renormalised. */
+function near(base: Float32Array, seed: number, amount = 0.05): Float32Array {
+  const noise = unit(seed, base.length)
+  const v = base.map((x, i) => x + amount * (noise[i] ?? 0))
+  const norm = Math.hypot(...v)
+  return v.map((x) => x / norm)
+}
+
+function options(dataDir: string, overrides: Partial<GalleryOptions> = {}): GalleryOptions {
+  return {
+    dataDir,
+    logger: createMemoryLogger().logger,
+    modelId: 'model-a',
+    dim: 16,
+    hnsw: { M: 8, efConstruction: 50, ef: 32 },
+    policy: { threshold: 0.9, margin: 0.02, topK: 3 },
+    ...overrides,
+  }
+}
+
+test('faces of another embedder model are kept but never searched, and counted as stale', (t) => {
+  const dataDir = tempDataDir()
+  t.after(() => {
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+  const first = createGallery(options(dataDir))
+  const ada = first.store.createIdentity('acme', { name: 'Ada' }, actor)
+  const face = first.addFace('acme', ada.id, { embedding: unit(1), quality: 0.9 }, actor)
+  assert.ok(face !== undefined)
+  assert.equal(first.recognize('acme', near(unit(1), 2)).decision.status, 'match')
+  first.close()
+
+  const { logger, lines } = createMemoryLogger()
+  const second = createGallery(options(dataDir, { modelId: 'model-b', logger }))
+  t.after(() => {
+    second.close()
+  })
+  assert.equal(second.stats().staleFaces, 1)
+  assert.equal(second.stats().indexedFaces, 0)
+  assert.equal(second.isCurrent(face), false)
+  const after = second.recognize('acme', near(unit(1), 2))
+  assert.equal(after.decision.status, 'unknown', 'an embedding of model b is never compared with model a')
+  assert.deepEqual(after.candidates, [])
+  assert.ok(lines().some((line) => String(line['msg']).startsWith('gallery.stale_faces')))
+})
+
+test('changes after the last snapshot are replayed at startup: adds found, deletes gone', (t) => {
+  const dataDir = tempDataDir()
+  t.after(() => {
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+  const first = createGallery(options(dataDir))
+  const ada = first.store.createIdentity('acme', { name: 'Ada' }, actor)
+  const bob = first.store.createIdentity('acme', { name: 'Bob' }, actor)
+  const adaFace = first.addFace('acme', ada.id, { embedding: unit(1), quality: 0.9 }, actor)
+  assert.ok(first.snapshot(), 'a snapshot is written')
+  assert.equal(first.snapshot(), false, 'nothing changed since')
+  // After the snapshot: Bob is added, Ada's face deleted. No snapshot: as if the process died.
+  first.addFace('acme', bob.id, { embedding: unit(3), quality: 0.9 }, actor)
+  first.deleteFace('acme', adaFace?.id ?? '', actor)
+  first.store.close()
+
+  const second = createGallery(options(dataDir))
+  t.after(() => {
+    second.close()
+  })
+  assert.equal(second.loadedFrom, 'snapshot')
+  assert.equal(second.recognize('acme', near(unit(3), 4)).decision.identity?.name, 'Bob')
+  assert.equal(second.recognize('acme', near(unit(1), 2)).decision.status, 'unknown')
+  assert.equal(second.stats().indexedFaces, 1)
+})
+
+test('decisions are per identity with a margin, and an organization policy overrides the default', (t) => {
+  const dataDir = tempDataDir()
+  const gallery = createGallery(options(dataDir, { orgPolicies: { strict: { threshold: 0.999 } } }))
+  t.after(() => {
+    gallery.close()
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+  for (const org of ['acme', 'strict']) {
+    const ada = gallery.store.createIdentity(org, { name: 'Ada' }, actor)
+    gallery.addFace(org, ada.id, { embedding: unit(1), quality: 0.9 }, actor)
+    gallery.addFace(org, ada.id, { embedding: near(unit(1), 9, 0.2), quality: 0.5 }, actor)
+  }
+  const probe = near(unit(1), 2)
+  const acme = gallery.recognize('acme', probe)
+  assert.equal(acme.decision.status, 'match')
+  assert.equal(acme.candidates.length, 1, 'two faces of one identity are one candidate')
+  assert.equal(gallery.recognize('strict', probe).decision.status, 'unknown')
+  assert.equal(gallery.policyFor('strict').margin, 0.02, 'unset fields keep the default')
+
+  // A look-alike enrolled in acme makes the same probe uncertain.
+  const twin = gallery.store.createIdentity('acme', { name: 'Twin' }, actor)
+  gallery.addFace('acme', twin.id, { embedding: near(unit(1), 5, 0.01), quality: 0.9 }, actor)
+  const ambiguous = gallery.recognize('acme', probe)
+  assert.equal(ambiguous.decision.status, 'uncertain')
+  assert.ok(ambiguous.decision.margin < 0.02)
+  // Deleting an identity removes it from the index at once.
+  gallery.deleteIdentity('acme', twin.id, actor)
+  assert.equal(gallery.recognize('acme', probe).decision.status, 'match')
+})
