@@ -158,6 +158,61 @@ export const OPENAPI_DOCUMENT = {
         responses: { '204': { description: 'Deleted' }, '404': errorResponse('ERR_NOT_FOUND'), ...common },
       },
     },
+    '/audit': {
+      get: {
+        summary: "The organization's audit log, oldest first (scope admin)",
+        parameters: [
+          {
+            name: 'limit',
+            in: 'query',
+            schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          },
+          {
+            name: 'after',
+            in: 'query',
+            schema: { type: 'integer', minimum: 0 },
+            description: 'entries with seq > after',
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'Who created, changed or deleted which identity or face, and when (ids only)',
+            content: json({
+              type: 'object',
+              required: ['items'],
+              properties: {
+                items: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['seq', 'at', 'actor', 'action', 'identityId', 'faceId'],
+                    properties: {
+                      seq: { type: 'integer' },
+                      at: { type: 'string', format: 'date-time' },
+                      actor: { type: 'string' },
+                      action: {
+                        type: 'string',
+                        enum: [
+                          'identity.create',
+                          'identity.update',
+                          'identity.delete',
+                          'face.add',
+                          'face.delete',
+                        ],
+                      },
+                      identityId: { type: ['string', 'null'] },
+                      faceId: { type: ['string', 'null'] },
+                    },
+                  },
+                },
+              },
+            }),
+          },
+          '400': errorResponse('ERR_REQUEST_INVALID'),
+          ...common,
+        },
+      },
+    },
     '/recognize': {
       post: {
         summary:

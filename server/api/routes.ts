@@ -55,6 +55,10 @@ const createIdentitySchema = z.strictObject({
 const patchIdentitySchema = z
   .strictObject({ name: name.optional(), externalId: externalId.optional(), metadata: metadata.optional() })
   .refine((value) => Object.keys(value).length > 0, { message: 'name at least one field to change' })
+const auditQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  after: z.coerce.number().int().min(0).optional(),
+})
 const listQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(50),
   cursor: z.string().min(1).max(512).optional(),
@@ -272,6 +276,25 @@ export function createApiRoutes(options: ApiOptions): Route[] {
       gallery.store.checkpoint()
       logger.info({ org: principal.org, faceId: face.id }, 'gallery.face_deleted')
       return { status: 204 }
+    }),
+    route('GET', '/audit', 'admin', (request, principal, gallery) => {
+      const query = Object.fromEntries(request.query)
+      delete query.access_token
+      const parsed = auditQuerySchema.safeParse(query)
+      if (!parsed.success) throw invalid(parsed.error.issues)
+      const entries = gallery.store.audit(principal.org, {
+        limit: parsed.data.limit,
+        ...(parsed.data.after === undefined ? {} : { afterSeq: parsed.data.after }),
+      })
+      const items = entries.map(({ seq, at, actor: who, action, identityId, faceId }) => ({
+        seq,
+        at,
+        actor: who,
+        action,
+        identityId,
+        faceId,
+      }))
+      return jsonReply(200, { items })
     }),
     route('POST', '/recognize', 'detect', async (request, principal, gallery) => {
       const bytes = imageBody(request)

@@ -283,6 +283,7 @@ test('the OpenAPI document is served and names every route and error code', asyn
   const doc = JSON.parse(response.body) as { openapi: string; paths: Record<string, Record<string, unknown>> }
   assert.match(doc.openapi, /^3\./)
   assert.deepEqual(Object.keys(doc.paths).sort(), [
+    '/audit',
     '/faces/{id}',
     '/identities',
     '/identities/{id}',
@@ -291,4 +292,31 @@ test('the OpenAPI document is served and names every route and error code', asyn
   ])
   assert.ok('post' in (doc.paths['/identities/{id}/faces'] ?? {}))
   assert.match(response.body, /ERR_FACE_LOW_QUALITY/)
+})
+
+test('the audit log records who did what to which ids, for admins of the same organization only', async (t) => {
+  const started = await startTestApp()
+  t.after(() => started.stop())
+  const api = clientFor(started, 'acme', ['enroll'])
+  const person = await api.createIdentity({ name: 'Grace Hopper' })
+  await api.updateIdentity(person.id, { name: 'Grace B. Hopper' })
+  await api.deleteIdentity(person.id)
+  const read = (org: string, scopes: Parameters<typeof testToken>[1]) =>
+    httpRequest(started.port, '/api/v1/audit', {
+      headers: { authorization: `Bearer ${testToken(org, scopes)}` },
+    })
+
+  assert.equal((await read('acme', ['enroll'])).status, 403)
+  const log = await read('acme', ['admin'])
+  assert.equal(log.status, 200)
+  const items = (JSON.parse(log.body) as { items: { action: string; actor: string; identityId: string }[] })
+    .items
+  assert.deepEqual(
+    items.map((entry) => entry.action),
+    ['identity.create', 'identity.update', 'identity.delete'],
+  )
+  assert.ok(items.every((entry) => entry.identityId === person.id && entry.actor === 'test-acme'))
+  assert.ok(!log.body.includes('Grace'), 'the audit log keeps ids, not names')
+  const other = JSON.parse((await read('other', ['admin'])).body) as { items: unknown[] }
+  assert.deepEqual(other.items, [])
 })
