@@ -19,6 +19,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'measure verification accuracy of the pipeline on LFW pairs (facewire eval lfw --help)',
     run: async (args) => (await import('./eval.js')).runEval(args),
   },
+  replay: {
+    summary: 'stream a folder of frames or an MJPEG file to /ws/detect (facewire replay --help)',
+    run: async (args) => (await import('./replay.js')).runReplay(args),
+  },
   token: {
     summary: 'mint a bearer token: facewire token --org ORG --scope "detect enroll" --ttl 1h',
     run: async (args) => (await import('./token.js')).runToken(args),
