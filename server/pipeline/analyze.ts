@@ -13,7 +13,7 @@ import {
   decodeImage,
   extractChip,
   faceChipTransform,
-  cropPadSquare,
+  cropPadSquareTensor,
   halve,
   letterboxTensor,
   pickFaces,
@@ -68,6 +68,33 @@ interface Candidate extends Detection {
 
 const now = (): number => performance.now()
 
+/**
+ * Buffers one worker reuses from frame to frame: the detector inputs (2 MB at 416 px, 3 MB for
+ * the 512 px fallback), which would otherwise be allocated, zeroed and collected on every frame.
+ * Only one frame at a time uses them: `analyzeFrame` marks them busy, and a frame that finds them
+ * busy (two frames analysed concurrently, which the worker never does) allocates its own.
+ */
+export interface FrameBuffers {
+  busy: boolean
+  /** A tensor of `length` values whose previous contents are garbage; every value gets written. */
+  detectorInput(length: number): Float32Array
+}
+
+export function createFrameBuffers(): FrameBuffers {
+  const inputs = new Map<number, Float32Array>()
+  return {
+    busy: false,
+    detectorInput(length) {
+      let buffer = inputs.get(length)
+      if (buffer === undefined) {
+        buffer = new Float32Array(length)
+        inputs.set(length, buffer)
+      }
+      return buffer
+    },
+  }
+}
+
 function stack(images: RgbImage[]): TensorData {
   const first = images[0]
   if (first === undefined) throw new Error('stack: no images')
@@ -89,12 +116,17 @@ function output(outputs: Record<string, TensorData>, name: string): TensorData {
  * A square detector input, padded at the right and bottom as face-api does. Large photos are
  * first halved (box filter) until at most 2x the input, so the bilinear step does not alias.
  */
-function detectorInput(image: RgbImage, size: number): { tensor: TensorData; source: RgbImage } {
+function detectorInput(
+  image: RgbImage,
+  size: number,
+  buffers: FrameBuffers | undefined,
+): { tensor: TensorData; source: RgbImage } {
   let source = image
   while (Math.max(source.width, source.height) >= 2 * size && Math.min(source.width, source.height) >= 2) {
     source = halve(source)
   }
-  return { tensor: { data: letterboxTensor(source, size), dims: [1, size, size, 3] }, source }
+  const data = letterboxTensor(source, size, buffers?.detectorInput(size * size * 3))
+  return { tensor: { data, dims: [1, size, size, 3] }, source }
 }
 
 /** Boxes decoded against a halved source, back in the image's pixels. */
@@ -107,9 +139,13 @@ function rescale(detections: { box: Box; score: number }[], source: RgbImage, im
   }))
 }
 
-async function detectTiny(image: RgbImage, models: FaceModels): Promise<Detection[]> {
+async function detectTiny(
+  image: RgbImage,
+  models: FaceModels,
+  buffers: FrameBuffers | undefined,
+): Promise<Detection[]> {
   const { detector } = models
-  const { tensor, source } = detectorInput(image, detector.inputSize)
+  const { tensor, source } = detectorInput(image, detector.inputSize, buffers)
   const outputs = await detector.run({ [detector.input]: tensor })
   // The decoder undoes face-api's pad-to-square from the source size.
   const found = decodeTinyFaceDetectorGrid(output(outputs, detector.output).data, {
@@ -121,10 +157,14 @@ async function detectTiny(image: RgbImage, models: FaceModels): Promise<Detectio
   return rescale(found, source, image)
 }
 
-async function detectSsd(image: RgbImage, models: FaceModels): Promise<Detection[]> {
+async function detectSsd(
+  image: RgbImage,
+  models: FaceModels,
+  buffers: FrameBuffers | undefined,
+): Promise<Detection[]> {
   const ssd = models.fallbackDetector
   if (ssd === undefined) return []
-  const { tensor, source } = detectorInput(image, SSD_MOBILENETV1_INPUT_SIZE)
+  const { tensor, source } = detectorInput(image, SSD_MOBILENETV1_INPUT_SIZE, buffers)
   const outputs = await ssd.run({ [ssd.input]: tensor })
   const found = decodeSsdMobilenetv1(output(outputs, ssd.boxes).data, output(outputs, ssd.scores).data, {
     imageWidth: source.width,
@@ -151,8 +191,12 @@ async function locateLandmarks(
   const { landmarks } = models
   const size = landmarks.inputSize
   const rects = detections.map((d) => cropRect(d.box, image))
-  const inputs = rects.map((rect) => cropPadSquare(image, rect, size))
-  const outputs = await landmarks.run({ [landmarks.input]: stack(inputs) })
+  // The batch is written in place, one crop after the other: no 8-bit crop per face.
+  const per = size * size * 3
+  const batch = new Float32Array(per * rects.length)
+  rects.forEach((rect, i) => cropPadSquareTensor(image, rect, size, batch, i * per))
+  const input: TensorData = { data: batch, dims: [rects.length, size, size, 3] }
+  const outputs = await landmarks.run({ [landmarks.input]: input })
   const raw = output(outputs, landmarks.output).data
   return detections.map((detection, i) => {
     const rect = rects[i] ?? detection.box
@@ -267,12 +311,32 @@ async function facesFrom(
   })
 }
 
-/** Analyzes one encoded image. Rejects with catalogue errors for bad images. */
+/**
+ * Analyzes one encoded image. Rejects with catalogue errors for bad images. `buffers` (one set
+ * per worker, from `createFrameBuffers`) saves the large per-frame allocations.
+ */
 export async function analyzeFrame(
   bytes: Uint8Array,
   models: FaceModels,
   options: AnalyzeOptions,
   limits: PipelineWorkerData['limits'],
+  buffers?: FrameBuffers,
+): Promise<FrameAnalysis> {
+  const own = buffers !== undefined && !buffers.busy ? buffers : undefined
+  if (own !== undefined) own.busy = true
+  try {
+    return await analyzeWith(bytes, models, options, limits, own)
+  } finally {
+    if (own !== undefined) own.busy = false
+  }
+}
+
+async function analyzeWith(
+  bytes: Uint8Array,
+  models: FaceModels,
+  options: AnalyzeOptions,
+  limits: PipelineWorkerData['limits'],
+  buffers: FrameBuffers | undefined,
 ): Promise<FrameAnalysis> {
   const started = now()
   const image = await decodeImage(bytes, limits)
@@ -281,7 +345,7 @@ export async function analyzeFrame(
   let detectMs = 0
 
   let t = now()
-  let detections = await detectTiny(image, models)
+  let detections = await detectTiny(image, models, buffers)
   detectMs += now() - t
   let faces = await facesFrom(image, detections, models, options, timings)
   const mainScore = faces[0]?.score ?? 0
@@ -289,7 +353,7 @@ export async function analyzeFrame(
     // The small detector misses some faces, and its low-score boxes give poor landmarks: ask the
     // larger detector, and keep its answer if its main face is more confident.
     t = now()
-    detections = await detectSsd(image, models)
+    detections = await detectSsd(image, models, buffers)
     detectMs += now() - t
     const retried = await facesFrom(image, detections, models, options, timings)
     if ((retried[0]?.score ?? 0) > mainScore) faces = retried

@@ -5,7 +5,13 @@
 import { workerData } from 'node:worker_threads'
 import * as ort from 'onnxruntime-node'
 import { FacewireError } from '../errors.js'
-import { analyzeFrame, type FaceModels, type ModelRunner, type TensorData } from './analyze.js'
+import {
+  analyzeFrame,
+  createFrameBuffers,
+  type FaceModels,
+  type ModelRunner,
+  type TensorData,
+} from './analyze.js'
 import { findModel, loadManifest, readVerifiedModel, type ManifestModel } from './manifest.js'
 import type { AnalyzeOptions, FrameAnalysis, PipelineWorkerData } from './types.js'
 import { configureSharp } from './vision/index.js'
@@ -107,11 +113,13 @@ serveTasks<AnalyzeOptions, FrameAnalysis>(async () => {
   const started = performance.now()
   configureSharp()
   const { models, ids } = await loadFaceModels(data.modelsDir)
+  // Tasks run one at a time (serveTasks chains them), so one set of frame buffers serves all.
+  const buffers = createFrameBuffers()
   return {
     info: { loadMs: performance.now() - started, models: ids },
     async handle(bytes, options) {
       inference.ms = 0
-      const result = await analyzeFrame(bytes, models, options, data.limits)
+      const result = await analyzeFrame(bytes, models, options, data.limits, buffers)
       result.timings.inferenceMs = inference.ms
       // Embeddings go back by transfer: each is its own small buffer (see analyze.ts normalise).
       return { result, transfer: result.faces.map((face) => face.embedding.buffer as ArrayBuffer) }

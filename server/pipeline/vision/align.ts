@@ -1,4 +1,4 @@
-import { checkImage, halve } from './image.js'
+import { checkImage, halve, roundNonNegative } from './image.js'
 import { toFivePoints } from './landmarks.js'
 import {
   ARCFACE_112_TEMPLATE,
@@ -140,11 +140,15 @@ export function warpAffineBilinear(
   const { width, height, data: src } = image
   const out = new Uint8Array(outWidth * outHeight * 3)
   const stride = width * 3
+  // The per-frame chip cut: one position computation per pixel, the three channels unrolled,
+  // and the same products and sums as the general formula so results are bit-identical.
   let o = 0
   for (let y = 0; y < outHeight; y++) {
+    const by = b * y
+    const dy = d * y
     for (let x = 0; x < outWidth; x++, o += 3) {
-      let sx = a * x + b * y + tx
-      let sy = c * x + d * y + ty
+      let sx = a * x + by + tx
+      let sy = c * x + dy + ty
       if (replicate) {
         sx = Math.min(Math.max(sx, 0), width - 1)
         sy = Math.min(Math.max(sy, 0), height - 1)
@@ -153,16 +157,25 @@ export function warpAffineBilinear(
       const y0 = Math.floor(sy)
       const fx = sx - x0
       const fy = sy - y0
+      const gx = 1 - fx
+      const gy = 1 - fy
       if (x0 >= 0 && y0 >= 0 && x0 + 1 < width && y0 + 1 < height) {
         const p00 = y0 * stride + x0 * 3
         const p10 = p00 + 3
         const p01 = p00 + stride
         const p11 = p01 + 3
-        for (let ch = 0; ch < 3; ch++) {
-          const top = (src[p00 + ch] ?? 0) * (1 - fx) + (src[p10 + ch] ?? 0) * fx
-          const bottom = (src[p01 + ch] ?? 0) * (1 - fx) + (src[p11 + ch] ?? 0) * fx
-          out[o + ch] = Math.round(top * (1 - fy) + bottom * fy)
-        }
+        out[o] = roundNonNegative(
+          ((src[p00] as number) * gx + (src[p10] as number) * fx) * gy +
+            ((src[p01] as number) * gx + (src[p11] as number) * fx) * fy,
+        )
+        out[o + 1] = roundNonNegative(
+          ((src[p00 + 1] as number) * gx + (src[p10 + 1] as number) * fx) * gy +
+            ((src[p01 + 1] as number) * gx + (src[p11 + 1] as number) * fx) * fy,
+        )
+        out[o + 2] = roundNonNegative(
+          ((src[p00 + 2] as number) * gx + (src[p10 + 2] as number) * fx) * gy +
+            ((src[p01 + 2] as number) * gx + (src[p11 + 2] as number) * fx) * fy,
+        )
       } else if (x0 < -1 || y0 < -1 || x0 >= width || y0 >= height || Number.isNaN(sx) || Number.isNaN(sy)) {
         out[o] = fill
         out[o + 1] = fill
@@ -174,9 +187,7 @@ export function warpAffineBilinear(
           const v10 = readOr(src, width, height, x0 + 1, y0, ch, fill)
           const v01 = readOr(src, width, height, x0, y0 + 1, ch, fill)
           const v11 = readOr(src, width, height, x0 + 1, y0 + 1, ch, fill)
-          const top = v00 * (1 - fx) + v10 * fx
-          const bottom = v01 * (1 - fx) + v11 * fx
-          out[o + ch] = Math.round(top * (1 - fy) + bottom * fy)
+          out[o + ch] = Math.round((v00 * gx + v10 * fx) * gy + (v01 * gx + v11 * fx) * fy)
         }
       }
     }

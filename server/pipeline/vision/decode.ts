@@ -1,9 +1,9 @@
 import sharp from 'sharp'
 import { FacewireError } from '../../errors.js'
+import { readHeaderSize, type ImageFormat } from './image-header.js'
 import type { RgbImage } from './types.js'
 
-/** The formats a frame may be sent in. */
-export type ImageFormat = 'jpeg' | 'png' | 'webp'
+export type { ImageFormat }
 
 /**
  * How strict the decoder is with damaged pixel data (sharp's `failOn`, weakest to strictest).
@@ -72,7 +72,9 @@ export function configureSharp(options: { concurrency?: number } = {}): void {
  * - magic bytes other than JPEG/PNG/WebP (GIF, BMP, TIFF, PGM, SVG, HEIF, random bytes...):
  *   ERR_FRAME_UNSUPPORTED, before sharp sees the bytes, so no other libvips loader is reachable;
  * - header dimensions over `maxPixels` or `maxSide`: ERR_FRAME_TOO_MANY_PIXELS, from the header
- *   alone (sharp's `limitInputPixels` is a second fence);
+ *   alone (read in JavaScript by `readHeaderSize`; libvips reads it when that reader cannot, or
+ *   finds the frame over the limits); sharp's `limitInputPixels` and a check of the decoded size
+ *   are further fences;
  * - anything the decoder rejects (truncated, corrupt): ERR_FRAME_INVALID.
  * Errors carry the format and dimensions in `details`, the decoder's error as `cause`, never bytes.
  */
@@ -94,23 +96,25 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
   const failOn = limits.failOn ?? 'warning'
   const options = { failOn, limitInputPixels: limits.maxPixels, autoOrient: true, pages: 1 } as const
 
-  let width: number
-  let height: number
-  try {
-    // Header only: unfenced, so an oversized frame is refused below with its dimensions.
-    const metadata = await sharp(input, { failOn, limitInputPixels: false, pages: 1 }).metadata()
-    width = metadata.width
-    height = metadata.height
-  } catch (error) {
-    throw toDecodeError(error, format)
-  }
-  if (!(width > 0 && height > 0)) {
-    throw new FacewireError('ERR_FRAME_INVALID', undefined, { details: { format } })
-  }
-  if (width * height > limits.maxPixels || Math.max(width, height) > limits.maxSide) {
-    throw new FacewireError('ERR_FRAME_TOO_MANY_PIXELS', undefined, {
-      details: { format, width, height, maxPixels: limits.maxPixels, maxSide: limits.maxSide },
-    })
+  // The header's size, read in JavaScript: a frame inside the limits (almost all of them) then
+  // costs one libvips call, not two. Anything else (over the limits, or a header this reader does
+  // not trust) asks libvips, which decides as before.
+  const announced = readHeaderSize(bytes, format)
+  if (announced === undefined || !isWithinLimits(announced.width, announced.height, limits)) {
+    let width: number
+    let height: number
+    try {
+      // Header only: unfenced, so an oversized frame is refused below with its dimensions.
+      const metadata = await sharp(input, { failOn, limitInputPixels: false, pages: 1 }).metadata()
+      width = metadata.width
+      height = metadata.height
+    } catch (error) {
+      throw toDecodeError(error, format)
+    }
+    if (!(width > 0 && height > 0)) {
+      throw new FacewireError('ERR_FRAME_INVALID', undefined, { details: { format } })
+    }
+    if (!isWithinLimits(width, height, limits)) throw tooManyPixels(format, width, height, limits)
   }
 
   try {
@@ -122,6 +126,10 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
     if (info.channels !== 3 || data.byteLength !== info.width * info.height * 3) {
       throw new Error(`decoder produced ${info.channels} channels of ${info.width}x${info.height}`)
     }
+    // Second fence for the JavaScript header read (libvips' limitInputPixels is the first).
+    if (!isWithinLimits(info.width, info.height, limits)) {
+      throw tooManyPixels(format, info.width, info.height, limits)
+    }
     // An exact ArrayBuffer, so the worker can transfer it without copying.
     const exact =
       data.byteOffset === 0 && data.byteLength === data.buffer.byteLength
@@ -129,8 +137,19 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
         : new Uint8Array(data)
     return { data: exact, width: info.width, height: info.height }
   } catch (error) {
+    if (error instanceof FacewireError) throw error
     throw toDecodeError(error, format)
   }
+}
+
+function isWithinLimits(width: number, height: number, limits: DecodeLimits): boolean {
+  return width * height <= limits.maxPixels && Math.max(width, height) <= limits.maxSide
+}
+
+function tooManyPixels(format: ImageFormat, width: number, height: number, limits: DecodeLimits) {
+  return new FacewireError('ERR_FRAME_TOO_MANY_PIXELS', undefined, {
+    details: { format, width, height, maxPixels: limits.maxPixels, maxSide: limits.maxSide },
+  })
 }
 
 function toDecodeError(error: unknown, format: ImageFormat): FacewireError {

@@ -6,12 +6,16 @@
 export type { Affine, Box, GrayImage, Point, RgbImage } from './types.js'
 export { configureSharp, decodeImage, sniffFormat } from './decode.js'
 export type { DecodeLimits, DecodeStrictness, ImageFormat } from './decode.js'
+export { readHeaderSize } from './image-header.js'
+export type { HeaderSize } from './image-header.js'
 export {
   cropPadSquare,
+  cropPadSquareTensor,
   halve,
   letterbox,
   letterboxTensor,
   resizeBilinear,
+  roundNonNegative,
   toFloatTensorNCHW,
   toFloatTensorNHWC,
   toGray,

@@ -161,12 +161,16 @@ export function chipStatistics(chip: RgbImage): { sharpness: number; brightness:
   let sumSquares = 0
   let lapSum = 0
   let lapSquares = 0
+  // left, top >= 1 and right, bottom <= size - 1: every neighbour read is inside the chip.
   for (let y = top; y < bottom; y++) {
-    for (let x = left; x < right; x++) {
-      const i = y * width + x
-      const value = data[i] ?? 0
+    for (let i = y * width + left, end = y * width + right; i < end; i++) {
+      const value = data[i] as number
       const laplacian =
-        (data[i - 1] ?? 0) + (data[i + 1] ?? 0) + (data[i - width] ?? 0) + (data[i + width] ?? 0) - 4 * value
+        (data[i - 1] as number) +
+        (data[i + 1] as number) +
+        (data[i - width] as number) +
+        (data[i + width] as number) -
+        4 * value
       count++
       sum += value
       sumSquares += value * value

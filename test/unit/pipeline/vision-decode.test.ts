@@ -4,7 +4,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 import sharp from 'sharp'
 import { FacewireError, toWireError, type ErrorCode } from '../../../server/errors.js'
-import { decodeImage, sniffFormat } from '../../../server/pipeline/vision/index.js'
+import { decodeImage, readHeaderSize, sniffFormat } from '../../../server/pipeline/vision/index.js'
 import {
   bmp1x1,
   encode,
@@ -43,6 +43,12 @@ function flipBits(bytes: Uint8Array, fraction: number, count: number, step: numb
   const start = Math.floor(out.length * fraction)
   for (let i = 0; i < count; i++) out[start + i * step] = (out[start + i * step] ?? 0) ^ 0x55
   return out
+}
+
+/** Offset of the FF C0 marker of a baseline JPEG's frame header (sharp writes one). */
+function startOfFrame(jpeg: Uint8Array): number {
+  for (let i = 2; i + 1 < jpeg.length; i++) if (jpeg[i] === 0xff && jpeg[i + 1] === 0xc0) return i
+  assert.fail('no SOF0 marker')
 }
 
 const quadrants = makeImage(64, 48, (x, y) => (x < 32 ? (y < 24 ? [255, 0, 0] : [0, 255, 0]) : [0, 0, 255]))
@@ -280,4 +286,57 @@ test('decodes every JPEG and PNG of the shared example photos and refuses the AT
   const pgmFile = path.join(dir, 'att_faces', 's1', '1.pgm')
   const error = await assertRejects(await readFile(pgmFile), 'ERR_FRAME_UNSUPPORTED')
   assert.deepEqual(error.details, { format: 'netpbm' })
+})
+
+test('readHeaderSize reads the size every JPEG, PNG and WebP flavour announces', async () => {
+  const cases: [string, number, number, (input: ReturnType<typeof sharp>) => ReturnType<typeof sharp>][] = [
+    ['baseline jpeg', 37, 23, (s) => s.jpeg()],
+    ['progressive jpeg', 64, 48, (s) => s.jpeg({ progressive: true })],
+    ['greyscale jpeg', 20, 31, (s) => s.greyscale().jpeg()],
+    ['jpeg with EXIF', 40, 10, (s) => s.jpeg().withMetadata({ orientation: 6 })],
+    ['1x1 jpeg', 1, 1, (s) => s.jpeg()],
+    ['rgb png', 37, 23, (s) => s.png()],
+    ['rgba png', 5, 300, (s) => s.ensureAlpha().png()],
+    ['16-bit png', 33, 2, (s) => s.toColourspace('rgb16').png()],
+    ['lossy webp', 37, 23, (s) => s.webp()],
+    ['lossless webp', 301, 7, (s) => s.webp({ lossless: true })],
+    ['webp with alpha', 64, 48, (s) => s.ensureAlpha(0.5).webp()],
+    ['webp with EXIF', 12, 34, (s) => s.webp().withMetadata({ orientation: 3 })],
+  ]
+  for (const [name, width, height, encodeAs] of cases) {
+    const input = sharp({ create: { width, height, channels: 3, background: '#806040' } })
+    const bytes = new Uint8Array(await encodeAs(input).toBuffer())
+    const format = sniffFormat(bytes)
+    assert.ok(format !== undefined, name)
+    assert.deepEqual(readHeaderSize(bytes, format), { width, height }, name)
+  }
+  assert.deepEqual(readHeaderSize(pngWithHeader(30000, 20000), 'png'), { width: 30000, height: 20000 })
+})
+
+test('readHeaderSize answers undefined for a header cut short, and never throws on garbage', async () => {
+  for (const format of ['jpeg', 'png', 'webp'] as const) {
+    const bytes = await encode(quadrants, format)
+    const headerEnd = format === 'png' ? 24 : format === 'webp' ? 30 : startOfFrame(bytes) + 9
+    for (let length = 0; length < headerEnd; length++) {
+      assert.equal(readHeaderSize(bytes.subarray(0, length), format), undefined, `${format} cut at ${length}`)
+    }
+  }
+  for (let seed = 1; seed <= 200; seed++) {
+    const bytes = seededBytes(seed, 64 + seed)
+    for (const format of ['jpeg', 'png', 'webp'] as const) {
+      const size = readHeaderSize(bytes, format)
+      assert.ok(size === undefined || (size.width > 0 && size.height > 0))
+    }
+  }
+})
+
+test('a frame the header reader cannot size is still decoded or refused by the decoder', async () => {
+  // A JPEG whose SOF announces a zero height: the JavaScript reader does not trust it, libvips
+  // reads the header itself and refuses it as invalid, as before.
+  const jpeg = new Uint8Array(await encode(quadrants, 'jpeg'))
+  const sof = startOfFrame(jpeg)
+  jpeg[sof + 5] = 0
+  jpeg[sof + 6] = 0
+  assert.equal(readHeaderSize(jpeg, 'jpeg'), undefined)
+  await assertRejects(jpeg, 'ERR_FRAME_INVALID')
 })
