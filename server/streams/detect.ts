@@ -64,10 +64,38 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
   let open = 0
   // Recent pipeline time per frame, for the suggested frame rate.
   let frameMsEwma = 60
+  // Connections whose frame found the pool full: served in turn as tasks finish, never failed.
+  const blocked = new Set<WsConnection<Session>>()
+  let retryTimer: NodeJS.Timeout | undefined
 
   const suggestedFps = (): number => {
     const capacity = (config.workers * 1000) / Math.max(1, frameMsEwma)
-    return Math.max(1, Math.min(limits.maxFps, Math.floor(capacity / Math.max(1, open))))
+    // One frame in flight per connection: a connection can use at most one worker.
+    return Math.max(1, Math.min(limits.maxFps, Math.floor(capacity / Math.max(1, open, config.workers))))
+  }
+
+  /** Hands the pool's next free slot to the connection blocked longest. */
+  const wakeBlocked = (): void => {
+    for (const connection of blocked) {
+      blocked.delete(connection)
+      const next = connection.context.waiting
+      connection.context.waiting = undefined
+      if (next !== undefined && !connection.closed) {
+        analyze(connection, next)
+        return
+      }
+    }
+  }
+
+  const scheduleRetry = (): void => {
+    // Tasks finishing wake blocked connections; the timer covers a pool filled by REST requests.
+    if (retryTimer !== undefined || blocked.size === 0) return
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined
+      wakeBlocked()
+      scheduleRetry()
+    }, 20)
+    retryTimer.unref()
   }
 
   const answer = (connection: WsConnection<Session>, message: StreamAnswer, receivedAt: number): void => {
@@ -106,7 +134,7 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
     pipeline
       .analyze(frame.image, { mode: 'all', maxFaces: limits.maxFaces })
       .then((analysis) => {
-        frameMsEwma = 0.9 * frameMsEwma + 0.1 * analysis.timings.totalMs
+        frameMsEwma = 0.9 * frameMsEwma + 0.1 * (analysis.timings.totalMs + analysis.queueMs)
         if (connection.closed) return
         const gallery = options.gallery()
         const searchStarted = performance.now()
@@ -164,23 +192,50 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
         }
         answer(connection, result, receivedAt)
       })
-      .catch((error: unknown) => {
-        const wire = toFacewireError(error)
-        if (wire.code === 'ERR_INTERNAL') logger.error({ err: error, session: session.id }, 'ws.frame_failed')
-        fail(connection, frame.frameId, wire, receivedAt)
-      })
-      .finally(() => {
+      .then(
+        () => 'done' as const,
+        (error: unknown) => {
+          const wire = toFacewireError(error)
+          if (wire.code === 'ERR_PIPELINE_BUSY' && !connection.closed && frame.image.byteLength > 0) {
+            // The pool is full: this frame waits its turn (unless a newer one already waits).
+            if (session.waiting === undefined) {
+              session.waiting = waiting
+            } else {
+              answer(connection, { type: 'dropped', frameId: frame.frameId, reason: 'replaced' }, receivedAt)
+            }
+            return 'blocked' as const
+          }
+          if (wire.code === 'ERR_INTERNAL')
+            logger.error({ err: error, session: session.id }, 'ws.frame_failed')
+          fail(connection, frame.frameId, wire, receivedAt)
+          return 'done' as const
+        },
+      )
+      .then((outcome) => {
         session.inFlight = false
+        if (outcome === 'blocked') {
+          blocked.add(connection)
+          scheduleRetry()
+          return
+        }
+        // A slot freed: connections that found the pool full go first, this one after them.
+        if (blocked.size > 0) {
+          if (session.waiting !== undefined && !connection.closed) blocked.add(connection)
+          wakeBlocked()
+          return
+        }
         const next = session.waiting
         session.waiting = undefined
         if (next !== undefined && !connection.closed) analyze(connection, next)
       })
-      .catch(() => undefined)
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'ws.frame_failed')
+      })
   }
 
   const accept = (connection: WsConnection<Session>, frame: ParsedFrame, receivedAt: number): void => {
     const session = connection.context
-    if (!session.inFlight) {
+    if (!session.inFlight && !blocked.has(connection)) {
       analyze(connection, { frame, receivedAt })
       return
     }
@@ -319,6 +374,7 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
       const session = connection.context
       clearTimeout(session.expiry)
       session.waiting = undefined
+      blocked.delete(connection)
       options.events.forget(session.id)
       logger.debug({ session: session.id, code }, 'ws.detect_closed')
     },

@@ -265,3 +265,26 @@ test('a token that expires mid-stream closes the stream with 4401, and shutdown 
   stopped = true
   assert.equal((await longLived.closed).code, 1001)
 })
+
+test('when the pool is full, stream frames wait their turn instead of failing with ERR_PIPELINE_BUSY', async (t) => {
+  const started = await startTestApp({
+    FACEWIRE_WORKERS: '1',
+    FACEWIRE_PIPELINE_QUEUE: '0',
+    FACEWIRE_STREAM_MAX_FPS: '1000',
+    FACEWIRE_ORG_MAX_FPS: '1000',
+  })
+  t.after(() => started.stop())
+  const streams = await Promise.all(
+    Array.from({ length: 4 }, () => openDetectStream({ baseUrl: base(started), token: testToken('acme') })),
+  )
+  t.after(() => {
+    for (const stream of streams) stream.close()
+  })
+  const image = await encode(texturedScene(320, 240), 'jpeg')
+  const answers = streams.map((stream) => stream.answerFor(1))
+  for (const stream of streams) stream.send({ frameId: 1 }, image)
+  const types = (await Promise.all(answers)).map((answer) => answer.type)
+  assert.deepEqual(types, ['result', 'result', 'result', 'result'])
+  // The hello's suggestion counts one worker per connection at most.
+  assert.ok((streams[0]?.hello.suggestedFps ?? 0) <= 1000 / 20)
+})
