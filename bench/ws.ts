@@ -1,0 +1,849 @@
+/**
+ * npm run bench:ws — live /ws/detect streams against a server started in the same run with the
+ * shipped models: N streams x F frames/s for T seconds per step, N ramping up. Per step: offered and
+ * answered frames/s, send->answer latency, dropped / throttled / error ratios, server CPU and RSS
+ * (sampled from /metrics every 500 ms). The baseline, measured in the same run, is one stream
+ * sending one frame at a time (the next when the previous is answered): the unloaded latency.
+ * Prints a table, then one JSON object on the last line.
+ *
+ *   npm run bench:ws -- [--streams 1,2,4,8,16,32] [--fps 10] [--seconds 10] [--identities 8]
+ *                       [--baseline-frames 40] [--workers N] [--faces ../shared/faces]
+ *
+ * Frames are face crops as a kiosk sends them (about twice the face box, at most 320 px, JPEG
+ * quality 80), cut at startup from LFW photos in the shared faces folder; the same people are
+ * enrolled first (from another photo), so every frame runs a real gallery search.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { cpus, tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import sharp from 'sharp'
+import { createApiClient, type ApiClient } from '../client/api-client.js'
+import { openDetectStream, type DetectStream } from '../client/stream-client.js'
+import { mintToken } from '../server/auth.js'
+import type { StreamAnswer } from '../server/protocol.js'
+import { percentile, round, table } from './stats.js'
+
+const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+const mainPath = join(projectRoot, 'dist/server/main.js')
+
+const { values } = parseArgs({
+  options: {
+    streams: { type: 'string', default: '1,2,4,8,16,32' },
+    fps: { type: 'string', default: '10' },
+    seconds: { type: 'string', default: '10' },
+    identities: { type: 'string', default: '8' },
+    'baseline-frames': { type: 'string', default: '40' },
+    workers: { type: 'string' },
+    faces: { type: 'string', default: process.env['FACEWIRE_FACES'] ?? join(projectRoot, '../shared/faces') },
+  },
+})
+
+function positive(name: string, text: string): number {
+  const value = Number(text)
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`--${name} must be a positive number, got '${text}'`)
+  return value
+}
+
+const streamSteps = values.streams.split(',').map((part) => Math.round(positive('streams', part.trim())))
+const fps = positive('fps', values.fps)
+const seconds = positive('seconds', values.seconds)
+const identityCount = Math.round(positive('identities', values.identities))
+const baselineFrames = Math.round(positive('baseline-frames', values['baseline-frames']))
+const workers = values.workers === undefined ? undefined : Math.round(positive('workers', values.workers))
+const lfwDir = join(values.faces, 'lfw-view1')
+
+/** The latency bar the ramp looks for: the largest N whose result p99 is under it. */
+const P99_BAR_MS = 100
+/** The same knee relative to this run's unloaded latency: result p99 under this x baseline p99. */
+const BASELINE_FACTOR = 2
+/** A step is saturated once its results/s reach this share of the run's peak. */
+const SATURATION_SHARE = 0.9
+/** How long a step waits, after its last frame, for the answers still owed. */
+const ANSWER_GRACE_MS = 10_000
+const SAMPLE_INTERVAL_MS = 500
+/** Kiosk crops: this many times the face box, at most this many pixels a side. */
+const CROP_SCALE = 2
+const CROP_MAX_SIDE = 320
+const JPEG_QUALITY = 80
+const ORG = 'bench'
+const MiB = 1024 * 1024
+
+/* ---- the server, as a child process ---- */
+
+interface Server {
+  child: ChildProcess
+  port: number
+  baseUrl: string
+  workers: number
+}
+
+async function startServer(dataDir: string, secret: string): Promise<Server> {
+  const child = spawn(process.execPath, [mainPath], {
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      FACEWIRE_DATA_DIR: dataDir,
+      FACEWIRE_JWT_SECRET: secret,
+      // Far above what the pipeline sustains: the rate limits must not hide its capacity.
+      FACEWIRE_STREAM_MAX_FPS: '1000',
+      FACEWIRE_ORG_MAX_FPS: '100000',
+      ...(workers === undefined ? {} : { FACEWIRE_WORKERS: String(workers) }),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  let buffered = ''
+  let port: number | undefined
+  let poolSize: number | undefined
+  let pipelineReady = false
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
+  const started = new Promise<void>((resolveStarted, reject) => {
+    const check = (): void => {
+      if (port !== undefined && pipelineReady) resolveStarted()
+    }
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8')
+      let newline
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const text = buffered.slice(0, newline)
+        buffered = buffered.slice(newline + 1)
+        let line: Record<string, unknown>
+        try {
+          line = JSON.parse(text) as Record<string, unknown>
+        } catch {
+          continue
+        }
+        if (line['msg'] === 'server.listening' && typeof line['port'] === 'number') port = line['port']
+        if (line['msg'] === 'pipeline.ready') {
+          pipelineReady = true
+          if (typeof line['workers'] === 'number') poolSize = line['workers']
+        }
+        if (typeof line['level'] === 'number' && line['level'] >= 50) {
+          process.stderr.write(`server: ${text}\n`)
+        }
+        check()
+      }
+    })
+    child.once('exit', (code) => {
+      reject(new Error(`the server exited (${String(code)}) before it was ready:\n${stderr}`))
+    })
+    setTimeout(() => {
+      reject(new Error(`the server was not ready within 60 s:\n${stderr}`))
+    }, 60_000).unref()
+  })
+  try {
+    await started
+  } catch (error) {
+    child.kill('SIGKILL')
+    throw error
+  }
+  if (port === undefined) throw new Error('no server.listening line')
+  const baseUrl = `http://127.0.0.1:${String(port)}`
+  // pipeline.ready is the models; /ready also waits for the gallery.
+  for (;;) {
+    const response = await fetch(`${baseUrl}/ready`)
+    await response.body?.cancel()
+    if (response.status === 200) break
+    await sleep(20)
+  }
+  return { child, port, baseUrl, workers: poolSize ?? cpus().length }
+}
+
+async function stopServer(server: Server): Promise<void> {
+  if (server.child.exitCode !== null) return
+  const exited = once(server.child, 'exit')
+  server.child.kill('SIGTERM')
+  await exited
+}
+
+/* ---- /metrics sampling ---- */
+
+interface Sample {
+  /** performance.now() of the answer. */
+  atMs: number
+  cpuSeconds: number
+  rssBytes: number
+  /** Answers the server did not send (send buffer over its bound), all types. */
+  answersNotSent: number
+}
+
+function metricValue(text: string, name: string): number {
+  let sum = 0
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue
+    const rest = line.slice(name.length)
+    if (rest[0] !== ' ' && rest[0] !== '{') continue
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return sum
+}
+
+async function sampleMetrics(baseUrl: string): Promise<Sample> {
+  const response = await fetch(`${baseUrl}/metrics`)
+  const text = await response.text()
+  return {
+    atMs: performance.now(),
+    cpuSeconds: metricValue(text, 'facewire_process_cpu_seconds_total'),
+    rssBytes: metricValue(text, 'facewire_process_resident_memory_bytes'),
+    answersNotSent: metricValue(text, 'facewire_ws_answers_dropped_total'),
+  }
+}
+
+/** Samples /metrics every SAMPLE_INTERVAL_MS until stopped; the first and last are taken on call. */
+async function startSampler(baseUrl: string): Promise<{ stop: () => Promise<Sample[]> }> {
+  const samples: Sample[] = [await sampleMetrics(baseUrl)]
+  let pending: Promise<void> = Promise.resolve()
+  const timer = setInterval(() => {
+    pending = pending.then(async () => {
+      samples.push(await sampleMetrics(baseUrl))
+    })
+  }, SAMPLE_INTERVAL_MS)
+  return {
+    stop: async () => {
+      clearInterval(timer)
+      await pending
+      samples.push(await sampleMetrics(baseUrl))
+      return samples
+    },
+  }
+}
+
+/* ---- frames ---- */
+
+interface Person {
+  name: string
+  identityId: string
+  crops: Uint8Array[]
+}
+
+async function loadPeople(api: ApiClient): Promise<Person[]> {
+  const names = (await readdir(lfwDir)).filter((name) => !name.includes('.')).sort()
+  const people: Person[] = []
+  for (const name of names) {
+    if (people.length >= identityCount) break
+    const files = (await readdir(join(lfwDir, name))).filter((file) => file.endsWith('.jpg')).sort()
+    if (files.length < 2) continue
+    const [enrollFile, ...streamFiles] = files
+    if (enrollFile === undefined) continue
+    const crops: Uint8Array[] = []
+    for (const file of streamFiles.slice(0, 3)) {
+      const crop = await kioskCrop(api, await readFile(join(lfwDir, name, file)))
+      if (crop !== undefined) crops.push(crop)
+    }
+    if (crops.length === 0) continue
+    const identity = await api.createIdentity({ name })
+    try {
+      await api.addFace(identity.id, await readFile(join(lfwDir, name, enrollFile)))
+    } catch {
+      // No face good enough to enroll in that photo: take the next person.
+      await api.deleteIdentity(identity.id)
+      continue
+    }
+    people.push({ name, identityId: identity.id, crops })
+  }
+  return people
+}
+
+/** What a kiosk sends: the largest face found by the server, with context, as a small JPEG. */
+async function kioskCrop(api: ApiClient, photo: Buffer): Promise<Uint8Array | undefined> {
+  const found = await api.recognize(photo)
+  const face = found.faces[0]
+  if (face === undefined) return undefined
+  const side = Math.min(
+    Math.round(CROP_SCALE * Math.max(face.box.width, face.box.height)),
+    found.width,
+    found.height,
+  )
+  const cx = face.box.x + face.box.width / 2
+  const cy = face.box.y + face.box.height / 2
+  const left = Math.round(Math.min(Math.max(0, cx - side / 2), found.width - side))
+  const top = Math.round(Math.min(Math.max(0, cy - side / 2), found.height - side))
+  const bytes = await sharp(photo)
+    .extract({ left, top, width: side, height: side })
+    .resize({ width: CROP_MAX_SIDE, height: CROP_MAX_SIDE, fit: 'inside', withoutEnlargement: true })
+    .jpeg({ quality: JPEG_QUALITY })
+    .toBuffer()
+  return new Uint8Array(bytes)
+}
+
+/* ---- one step ---- */
+
+function personFor(people: readonly Person[], stream: number): Person {
+  const person = people[stream % people.length]
+  if (person === undefined) throw new Error('no people to stream')
+  return person
+}
+
+interface Tally {
+  sent: number
+  results: number
+  dropped: number
+  throttled: number
+  errors: number
+  errorCodes: Record<string, number>
+  /** Answers for a frame already answered, or for no frame this bench sent. */
+  unexpected: number
+  resultMs: number[]
+  answerMs: number[]
+  /** The server's own `timings.totalMs` of each result (arrival to answer, no network). */
+  serverTotalMs: number[]
+  /** Of which: behind the stream's previous frame, waiting for a worker, in the worker. */
+  serverWaitMs: number[]
+  serverQueueMs: number[]
+  serverPipelineMs: number[]
+  /** The rest of the server's time: worker hand-off, tracks and search, the event loop. */
+  serverOtherMs: number[]
+  resultsWithFace: number
+  /** Results whose first face's decision is a match with the person the stream shows. */
+  matchedExpected: number
+  unexpectedCloses: number
+}
+
+function newTally(): Tally {
+  return {
+    sent: 0,
+    results: 0,
+    dropped: 0,
+    throttled: 0,
+    errors: 0,
+    errorCodes: {},
+    unexpected: 0,
+    resultMs: [],
+    answerMs: [],
+    serverTotalMs: [],
+    serverWaitMs: [],
+    serverQueueMs: [],
+    serverPipelineMs: [],
+    serverOtherMs: [],
+    resultsWithFace: 0,
+    matchedExpected: 0,
+    unexpectedCloses: 0,
+  }
+}
+
+interface Tracked {
+  stream: DetectStream
+  person: Person
+  /** Frames sent and not answered yet: frame id -> performance.now() at send. */
+  sentAt: Map<number, number>
+  nextFrameId: number
+  closing: boolean
+}
+
+/** Opens a stream whose answers are tallied against the send time of their frame. */
+async function openTracked(
+  baseUrl: string,
+  token: string,
+  person: Person,
+  tally: Tally,
+  onSettled: () => void,
+): Promise<Tracked> {
+  const stream = await openDetectStream({ baseUrl, token })
+  const tracked: Tracked = { stream, person, sentAt: new Map(), nextFrameId: 1, closing: false }
+  stream.onAnswer((answer: StreamAnswer) => {
+    const now = performance.now()
+    const frameId = answer.frameId
+    const sentAt = frameId === undefined ? undefined : tracked.sentAt.get(frameId)
+    if (frameId === undefined || sentAt === undefined) {
+      tally.unexpected++
+      return
+    }
+    tracked.sentAt.delete(frameId)
+    const ms = now - sentAt
+    tally.answerMs.push(ms)
+    switch (answer.type) {
+      case 'result': {
+        tally.results++
+        tally.resultMs.push(ms)
+        const t = answer.timings
+        tally.serverTotalMs.push(t.totalMs)
+        tally.serverWaitMs.push(t.waitMs)
+        tally.serverQueueMs.push(t.queueMs)
+        const pipelineMs = t.decodeMs + t.detectMs + t.landmarksMs + t.alignMs + t.embedMs
+        tally.serverPipelineMs.push(pipelineMs)
+        tally.serverOtherMs.push(t.totalMs - t.waitMs - t.queueMs - pipelineMs)
+        const face = answer.faces[0]
+        if (face !== undefined) {
+          tally.resultsWithFace++
+          const decision = face.decision
+          if (decision.status === 'match' && decision.identity?.id === person.identityId)
+            tally.matchedExpected++
+        }
+        break
+      }
+      case 'dropped':
+        tally.dropped++
+        break
+      case 'throttled':
+        tally.throttled++
+        break
+      case 'error':
+        tally.errors++
+        tally.errorCodes[answer.error.code] = (tally.errorCodes[answer.error.code] ?? 0) + 1
+        break
+    }
+    onSettled()
+  })
+  void stream.closed.then(() => {
+    if (!tracked.closing) tally.unexpectedCloses++
+  })
+  return tracked
+}
+
+async function closeTracked(tracked: Tracked): Promise<void> {
+  tracked.closing = true
+  tracked.stream.close()
+  await tracked.stream.closed
+}
+
+function sendFrame(tracked: Tracked, tally: Tally): void {
+  const frameId = tracked.nextFrameId++
+  const crops = tracked.person.crops
+  const image = crops[frameId % crops.length]
+  if (image === undefined || tracked.stream.socket.readyState !== tracked.stream.socket.OPEN) return
+  tracked.sentAt.set(frameId, performance.now())
+  tally.sent++
+  tracked.stream.send({ frameId, trackId: 1, camera: 'bench' }, image)
+}
+
+/** One stream, one frame at a time: the pipeline's latency with nothing else to do. */
+async function baseline(server: Server, token: string, person: Person, frames: number): Promise<number[]> {
+  const tally = newTally()
+  const tracked = await openTracked(server.baseUrl, token, person, tally, () => undefined)
+  const latencies: number[] = []
+  for (let i = 0; i < frames; i++) {
+    const frameId = tracked.nextFrameId
+    const answered = tracked.stream.answerFor(frameId)
+    const sentAt = performance.now()
+    sendFrame(tracked, tally)
+    const answer = await answered
+    if (answer.type === 'result') latencies.push(performance.now() - sentAt)
+  }
+  await closeTracked(tracked)
+  return latencies
+}
+
+interface Latency {
+  n: number
+  p50: number
+  p95: number
+  p99: number
+  max: number
+}
+
+interface StepReport {
+  streams: number
+  offeredFps: number
+  answeredFps: number
+  resultMs: Latency
+  answerMs: Latency
+  /** The server's `timings` of the results: arrival to answer, and its parts. */
+  serverMs: Record<'total' | 'wait' | 'queue' | 'pipeline' | 'other', Latency>
+  /** Result p99 over the baseline's p99 (one stream, one frame at a time), same run. */
+  p99ToBaselineP99: number
+  droppedRatio: number
+  throttledRatio: number
+  errorRatio: number
+  errors: number
+  errorCodes: Record<string, number>
+  unanswered: number
+  unexpectedAnswers: number
+  answersNotSent: number
+  unexpectedCloses: number
+  resultsWithFaceRatio: number
+  matchedExpectedRatio: number
+  suggestedFps: number
+  serverCpuPercent: number
+  benchCpuPercent: number
+  rssMiB: { min: number; max: number }
+  /** [seconds since the step started, server CPU % over the interval, RSS MiB] */
+  samples: [number, number, number][]
+}
+
+function latencySummary(values: readonly number[]): Latency {
+  return {
+    n: values.length,
+    p50: round(percentile(values, 50), 1),
+    p95: round(percentile(values, 95), 1),
+    p99: round(percentile(values, 99), 1),
+    max: round(values.length === 0 ? NaN : Math.max(...values), 1),
+  }
+}
+
+async function runStep(
+  server: Server,
+  token: string,
+  people: Person[],
+  streamCount: number,
+): Promise<StepReport> {
+  const tally = newTally()
+  let outstanding = 0
+  let settled: (() => void) | undefined
+  const onSettled = (): void => {
+    outstanding = tracked.reduce((sum, t) => sum + t.sentAt.size, 0)
+    if (outstanding === 0) settled?.()
+  }
+  const tracked: Tracked[] = await Promise.all(
+    Array.from({ length: streamCount }, (_, i) =>
+      openTracked(server.baseUrl, token, personFor(people, i), tally, onSettled),
+    ),
+  )
+  const suggestedFps = Math.min(...tracked.map((t) => t.stream.hello.suggestedFps))
+
+  const sampler = await startSampler(server.baseUrl)
+  const benchCpu = process.cpuUsage()
+  const periodMs = 1000 / fps
+  const started = performance.now()
+  const endAt = started + seconds * 1000
+  const timers = new Set<NodeJS.Timeout>()
+  // Each stream sends on its own clock, whatever its answers: phases spread over one period, as
+  // unsynchronised cameras would be. A slot missed by a late timer is skipped, not caught up.
+  const schedule = (t: Tracked, slotAt: number): void => {
+    const timer = setTimeout(
+      () => {
+        timers.delete(timer)
+        sendFrame(t, tally)
+        let next = slotAt + periodMs
+        const now = performance.now()
+        while (next < now) next += periodMs
+        if (next < endAt) schedule(t, next)
+      },
+      Math.max(0, slotAt - performance.now()),
+    )
+    timers.add(timer)
+  }
+  tracked.forEach((t, i) => {
+    schedule(t, started + (i / streamCount) * periodMs)
+  })
+  await sleep(Math.max(0, endAt - performance.now()))
+  for (const timer of timers) clearTimeout(timer)
+  const sendingMs = performance.now() - started
+  const benchCpuUsed = process.cpuUsage(benchCpu)
+  const samples = await sampler.stop()
+
+  onSettled()
+  if (outstanding > 0) {
+    await Promise.race([
+      new Promise<void>((resolveSettled) => {
+        settled = resolveSettled
+      }),
+      sleep(ANSWER_GRACE_MS),
+    ])
+  }
+  const unanswered = tracked.reduce((sum, t) => sum + t.sentAt.size, 0)
+  await Promise.all(tracked.map(closeTracked))
+
+  const first = samples[0]
+  const last = samples[samples.length - 1]
+  if (first === undefined || last === undefined) throw new Error('no /metrics samples')
+  const rss = samples.map((s) => s.rssBytes / MiB)
+  const resultMs = latencySummary(tally.resultMs)
+  return {
+    streams: streamCount,
+    offeredFps: round(tally.sent / (sendingMs / 1000), 1),
+    answeredFps: round(tally.results / (sendingMs / 1000), 1),
+    resultMs,
+    answerMs: latencySummary(tally.answerMs),
+    serverMs: {
+      total: latencySummary(tally.serverTotalMs),
+      wait: latencySummary(tally.serverWaitMs),
+      queue: latencySummary(tally.serverQueueMs),
+      pipeline: latencySummary(tally.serverPipelineMs),
+      other: latencySummary(tally.serverOtherMs),
+    },
+    p99ToBaselineP99: NaN, // set once the baseline after the ramp is in
+    droppedRatio: round(tally.dropped / Math.max(1, tally.sent), 3),
+    throttledRatio: round(tally.throttled / Math.max(1, tally.sent), 3),
+    errorRatio: round(tally.errors / Math.max(1, tally.sent), 3),
+    errors: tally.errors,
+    errorCodes: tally.errorCodes,
+    unanswered,
+    unexpectedAnswers: tally.unexpected,
+    answersNotSent: last.answersNotSent - first.answersNotSent,
+    unexpectedCloses: tally.unexpectedCloses,
+    resultsWithFaceRatio: round(tally.resultsWithFace / Math.max(1, tally.results), 3),
+    matchedExpectedRatio: round(tally.matchedExpected / Math.max(1, tally.results), 3),
+    suggestedFps,
+    serverCpuPercent: round(
+      (100 * (last.cpuSeconds - first.cpuSeconds)) / ((last.atMs - first.atMs) / 1000),
+      1,
+    ),
+    benchCpuPercent: round((100 * (benchCpuUsed.user + benchCpuUsed.system)) / 1000 / sendingMs, 1),
+    rssMiB: { min: round(Math.min(...rss), 1), max: round(Math.max(...rss), 1) },
+    samples: samples.slice(1).map((s, i): [number, number, number] => {
+      const previous = samples[i] ?? s
+      const cpu =
+        (100 * (s.cpuSeconds - previous.cpuSeconds)) / Math.max(0.001, (s.atMs - previous.atMs) / 1000)
+      return [round((s.atMs - started) / 1000, 1), round(cpu, 0), round(s.rssBytes / MiB, 1)]
+    }),
+  }
+}
+
+function signed(value: number): string {
+  return `${value >= 0 ? '+' : ''}${String(value)}`
+}
+
+/** The last step of the ramp before the first whose result p99 is at or over `barMs`. */
+function lastUnder(steps: readonly StepReport[], barMs: number): StepReport | undefined {
+  let last: StepReport | undefined
+  for (const step of steps) {
+    if (!(step.resultMs.p99 < barMs)) break
+    last = step
+  }
+  return last
+}
+
+/* ---- the run ---- */
+
+if (!existsSync(lfwDir)) {
+  process.stderr.write(
+    `bench:ws needs the shared LFW photos at ${lfwDir} (set --faces or FACEWIRE_FACES to the folder holding lfw-view1/); they are never copied into this repository.\n`,
+  )
+  process.exit(1)
+}
+if (!existsSync(mainPath)) {
+  process.stderr.write(`bench:ws runs the compiled server: ${mainPath} is missing; run tsc -b first.\n`)
+  process.exit(1)
+}
+
+const dataDir = await mkdtemp(join(tmpdir(), 'facewire-bench-ws-'))
+const secret = randomBytes(32).toString('base64url')
+const token = mintToken({
+  org: ORG,
+  scopes: ['detect', 'enroll'],
+  sub: 'bench-ws',
+  ttlSeconds: 3600,
+  key: secret,
+})
+const server = await startServer(dataDir, secret).catch(async (error: unknown) => {
+  await rm(dataDir, { recursive: true, force: true })
+  throw error
+})
+try {
+  const api = createApiClient({ baseUrl: server.baseUrl, token })
+  const people = await loadPeople(api)
+  const firstPerson = people[0]
+  if (firstPerson === undefined) throw new Error(`no enrollable LFW person with 2+ photos in ${lfwDir}`)
+  const cropBytes = people.flatMap((p) => p.crops.map((c) => c.length))
+
+  // Warm-up (first inferences are slow), then the baseline before and after the ramp.
+  await baseline(server, token, firstPerson, 5)
+  const before = await baseline(server, token, firstPerson, baselineFrames)
+
+  const steps: StepReport[] = []
+  for (const n of streamSteps) {
+    const step = await runStep(server, token, people, n)
+    steps.push(step)
+    process.stderr.write(
+      `N=${String(n)}: ${String(step.answeredFps)} results/s, p99 ${String(step.resultMs.p99)} ms\n`,
+    )
+  }
+  const after = await baseline(server, token, firstPerson, baselineFrames)
+  const baselineAll = [...before, ...after]
+  const baselineP99 = percentile(baselineAll, 99)
+  for (const step of steps) step.p99ToBaselineP99 = round(step.resultMs.p99 / baselineP99)
+
+  const firstStep = steps[0]
+  const lastStep = steps[steps.length - 1]
+  const peakFps = Math.max(...steps.map((s) => s.answeredFps))
+  const capacity = lastUnder(steps, P99_BAR_MS)
+  // The same knee against the unloaded latency of this run, which a noisy machine moves too.
+  const capacityVsBaseline = lastUnder(steps, BASELINE_FACTOR * baselineP99)
+  // Saturation: the first step whose results/s reach SATURATION_SHARE of the peak. Past it, more
+  // streams add no answers, only dropped frames (and refusals once the pool's queue is full).
+  const saturation = steps.find((s) => s.answeredFps >= SATURATION_SHARE * peakFps)
+  // From the first step with a stream per worker every worker can be busy at once (a stream holds
+  // at most one frame in the pipeline), so each has allocated its working memory: RSS is flat from
+  // there or it is not.
+  const allWorkers = steps.find((s) => s.streams >= server.workers) ?? firstStep
+  const summary = {
+    largestStreamsUnderP99Bar: capacity?.streams ?? null,
+    answeredFpsThere: capacity?.answeredFps ?? null,
+    largestStreamsUnder2xBaselineP99: capacityVsBaseline?.streams ?? null,
+    peakAnsweredFps: peakFps,
+    saturation:
+      saturation === undefined
+        ? null
+        : {
+            streams: saturation.streams,
+            answeredFps: saturation.answeredFps,
+            p99Ms: saturation.resultMs.p99,
+          },
+    pastSaturation:
+      saturation === undefined || lastStep === undefined || lastStep === saturation
+        ? null
+        : {
+            largestStreams: lastStep.streams,
+            largestP99Ms: lastStep.resultMs.p99,
+            largestMaxMs: lastStep.resultMs.max,
+            p99ToSaturationP99: round(lastStep.resultMs.p99 / saturation.resultMs.p99),
+            streamsToSaturationStreams: round(lastStep.streams / saturation.streams),
+            answeredFpsLargestToPeak: round(lastStep.answeredFps / peakFps),
+          },
+    rss:
+      firstStep === undefined || lastStep === undefined || allWorkers === undefined
+        ? null
+        : {
+            firstStepMaxMiB: firstStep.rssMiB.max,
+            allWorkersStreams: allWorkers.streams,
+            allWorkersStepMaxMiB: allWorkers.rssMiB.max,
+            lastStepMaxMiB: lastStep.rssMiB.max,
+            deltaFromFirstMiB: round(lastStep.rssMiB.max - firstStep.rssMiB.max, 1),
+            deltaFromAllWorkersMiB: round(lastStep.rssMiB.max - allWorkers.rssMiB.max, 1),
+            /** Growth within the last (heaviest) step, from its first sample to its last. */
+            lastStepDriftMiB: round(
+              (lastStep.samples[lastStep.samples.length - 1]?.[2] ?? NaN) - (lastStep.samples[0]?.[2] ?? NaN),
+              1,
+            ),
+          },
+    everyFrameAnsweredOnce: steps.every(
+      (s) => s.unanswered === 0 && s.unexpectedAnswers === 0 && s.answersNotSent === 0,
+    ),
+  }
+
+  const report = {
+    bench: 'ws',
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
+    config: {
+      streams: streamSteps,
+      fps,
+      seconds,
+      workers: server.workers,
+      identities: people.length,
+      crops: cropBytes.length,
+      cropBytesP50: percentile(cropBytes, 50),
+      p99BarMs: P99_BAR_MS,
+    },
+    baselineMs: {
+      before: latencySummary(before),
+      after: latencySummary(after),
+      all: latencySummary(baselineAll),
+    },
+    steps,
+    summary,
+  }
+
+  const errorText = (s: StepReport): string =>
+    s.errors === 0
+      ? '0'
+      : Object.entries(s.errorCodes)
+          .map(([code, count]) => `${String(count)} ${code.replace(/^ERR_/, '')}`)
+          .join(', ')
+  process.stdout.write(
+    `${String(people.length)} enrolled identities, ${String(cropBytes.length)} crops (p50 ${String(
+      Math.round(percentile(cropBytes, 50) / 1024),
+    )} KiB), ${String(server.workers)} workers, ${String(fps)} fps per stream, ${String(seconds)} s per step\n` +
+      `baseline (1 stream, 1 frame at a time): p50 ${String(round(percentile(before, 50), 1))} ms before the ramp, ${String(
+        round(percentile(after, 50), 1),
+      )} ms after; p99 ${String(round(percentile(baselineAll, 99), 1))} ms\n\n`,
+  )
+  process.stdout.write(
+    table(
+      [
+        'N',
+        'offered/s',
+        'results/s',
+        'p50 ms',
+        'p95 ms',
+        'p99 ms',
+        'max ms',
+        'p99/base',
+        'all p99',
+        'dropped',
+        'throttled',
+        'errors',
+        'srv CPU%',
+        'RSS MiB',
+        'bench CPU%',
+      ],
+      steps.map((s) => [
+        s.streams,
+        s.offeredFps,
+        s.answeredFps,
+        s.resultMs.p50,
+        s.resultMs.p95,
+        s.resultMs.p99,
+        s.resultMs.max,
+        `${String(s.p99ToBaselineP99)}x`,
+        s.answerMs.p99,
+        `${String(round(s.droppedRatio * 100, 1))}%`,
+        `${String(round(s.throttledRatio * 100, 1))}%`,
+        errorText(s),
+        s.serverCpuPercent,
+        `${String(s.rssMiB.min)}-${String(s.rssMiB.max)}`,
+        s.benchCpuPercent,
+      ]),
+    ) + '\n\n',
+  )
+  const p50p99 = (l: Latency): string => `${String(round(l.p50, 1))} / ${String(round(l.p99, 1))}`
+  process.stdout.write(
+    "server timings of the results, p50 / p99 ms (wait: behind the stream's previous frame; queue: for a worker; pipeline: decode to embed; other: hand-off, tracks, search)\n\n" +
+      table(
+        ['N', 'total', 'wait', 'queue', 'pipeline', 'other', 'suggestedFps', 'matched'],
+        steps.map((s) => [
+          s.streams,
+          p50p99(s.serverMs.total),
+          p50p99(s.serverMs.wait),
+          p50p99(s.serverMs.queue),
+          p50p99(s.serverMs.pipeline),
+          p50p99(s.serverMs.other),
+          s.suggestedFps,
+          `${String(round(s.matchedExpectedRatio * 100, 1))}%`,
+        ]),
+      ) +
+      '\n\n',
+  )
+  const lines: string[] = []
+  lines.push(
+    capacity === undefined
+      ? `no step kept result p99 under ${String(P99_BAR_MS)} ms (peak ${String(peakFps)} results/s)`
+      : `largest N with result p99 < ${String(P99_BAR_MS)} ms: ${String(capacity.streams)} (${String(
+          capacity.answeredFps,
+        )} results/s; peak ${String(peakFps)} results/s)`,
+    `largest N with result p99 < ${String(BASELINE_FACTOR)}x the baseline p99 (${String(
+      round(BASELINE_FACTOR * baselineP99, 1),
+    )} ms): ${capacityVsBaseline === undefined ? 'none' : String(capacityVsBaseline.streams)}`,
+  )
+  const sat = summary.saturation
+  const past = summary.pastSaturation
+  if (sat !== null)
+    lines.push(
+      `saturation (results/s >= ${String(SATURATION_SHARE * 100)}% of the peak) at N=${String(sat.streams)}: ${String(
+        sat.answeredFps,
+      )} results/s, p99 ${String(sat.p99Ms)} ms` +
+        (past === null
+          ? ''
+          : `; at N=${String(past.largestStreams)}: p99 ${String(past.largestP99Ms)} ms (${String(
+              past.p99ToSaturationP99,
+            )}x for ${String(past.streamsToSaturationStreams)}x the streams), max ${String(
+              past.largestMaxMs,
+            )} ms, ${String(past.answeredFpsLargestToPeak)}x the peak results/s`),
+    )
+  const rss = summary.rss
+  if (rss !== null)
+    lines.push(
+      `RSS max: ${String(rss.firstStepMaxMiB)} MiB at N=${String(firstStep?.streams)}, ${String(
+        rss.allWorkersStepMaxMiB,
+      )} MiB at N=${String(rss.allWorkersStreams)} (first step with a stream per worker), ${String(
+        rss.lastStepMaxMiB,
+      )} MiB at N=${String(lastStep?.streams)}: ${signed(rss.deltaFromAllWorkersMiB)} MiB from N=${String(
+        rss.allWorkersStreams,
+      )}, ${signed(rss.lastStepDriftMiB)} MiB within the last step`,
+    )
+  lines.push(`every frame answered exactly once: ${summary.everyFrameAnsweredOnce ? 'yes' : 'NO'}`)
+  process.stdout.write(lines.join('\n') + '\n\n')
+  process.stdout.write(JSON.stringify(report) + '\n')
+} finally {
+  await stopServer(server)
+  await rm(dataDir, { recursive: true, force: true })
+}
