@@ -142,3 +142,30 @@ test('a models folder without a manifest fails readiness with ERR_MODEL_INVALID'
     (error: unknown) => error instanceof FacewireError && error.code === 'ERR_MODEL_INVALID',
   )
 })
+
+test(
+  'in main mode a centred face that neither detector finds is recovered from a centred guess, and clutter stays faceless',
+  { skip: noFaces },
+  async (t) => {
+    const pipeline = startPipeline()
+    t.after(() => pipeline.close())
+    await pipeline.ready
+    // A deep-funneled LFW photo on which TinyFaceDetector and SSD find no plausible face.
+    const bytes = await readFile(join(faces ?? '', 'lfw-view1', 'Arsinee_Khanjian', '1.jpg'))
+    const streamed = await pipeline.analyze(new Uint8Array(bytes), { mode: 'all', maxFaces: 5 })
+    assert.equal(streamed.faces.length, 0, 'no detector finds it (all mode does not guess)')
+    const main = await pipeline.analyze(new Uint8Array(bytes), { mode: 'main', maxFaces: 1 })
+    assert.equal(main.faces.length, 1)
+    const face = main.faces[0]
+    assert.ok(face !== undefined)
+    assert.ok(face.score < 0.1, 'reported below any detection score')
+    const [leftEye, rightEye] = face.landmarks
+    assert.ok(leftEye !== undefined && rightEye !== undefined)
+    assert.ok(leftEye.x < rightEye.x && Math.abs(leftEye.y - rightEye.y) < 20, 'eyes level, left of right')
+    assert.ok(leftEye.x > 60 && rightEye.x < 190, 'eyes inside the centre of the 250 px photo')
+
+    const clutter = await encode(texturedScene(250, 250, 7), 'jpeg')
+    const none = await pipeline.analyze(clutter, { mode: 'main', maxFaces: 1 })
+    assert.equal(none.faces.length, 0, 'the plausibility check rejects a guess on clutter')
+  },
+)
