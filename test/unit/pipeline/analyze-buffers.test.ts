@@ -10,7 +10,8 @@ import {
 import { encode, texturedScene } from '../../helpers/images.js'
 
 const limits = { maxPixels: 4096 * 4096, maxSide: 4096 }
-const options = { mode: 'main', maxFaces: 1 } as const
+// 'all': with no detection, 'main' would go on to the centred guess and run the landmark net.
+const options = { mode: 'all', maxFaces: 1 } as const
 
 /**
  * Detectors that find nothing (so every frame runs both, at 416 and 512 px) and record a copy of
