@@ -74,17 +74,35 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
     return Math.max(1, Math.min(limits.maxFps, Math.floor(capacity / Math.max(1, open, config.workers))))
   }
 
-  /** Hands the pool's next free slot to the connection blocked longest. */
+  /**
+   * Stream frames go to the pool only when a worker is free: a frame queued inside the pool could
+   * no longer be replaced by a newer one, so under load frames wait (replaceable) per connection.
+   */
+  const poolHasRoom = (): boolean => {
+    const stats = pipeline.stats()
+    return stats.busy + stats.queued < Math.max(1, stats.ready)
+  }
+
+  /** Hands free workers to the connections that have waited longest for one. */
   const wakeBlocked = (): void => {
     for (const connection of blocked) {
+      if (!poolHasRoom()) return
       blocked.delete(connection)
       const next = connection.context.waiting
       connection.context.waiting = undefined
-      if (next !== undefined && !connection.closed) {
-        analyze(connection, next)
-        return
-      }
+      if (next !== undefined && !connection.closed) analyze(connection, next)
     }
+  }
+
+  /** Starts a frame now if a worker is free, else makes it the connection's waiting frame. */
+  const dispatch = (connection: WsConnection<Session>, waiting: Waiting): void => {
+    if (blocked.size === 0 && poolHasRoom()) {
+      analyze(connection, waiting)
+      return
+    }
+    connection.context.waiting = waiting
+    blocked.add(connection)
+    scheduleRetry()
   }
 
   const scheduleRetry = (): void => {
@@ -218,15 +236,10 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
           scheduleRetry()
           return
         }
-        // A slot freed: connections that found the pool full go first, this one after them.
-        if (blocked.size > 0) {
-          if (session.waiting !== undefined && !connection.closed) blocked.add(connection)
-          wakeBlocked()
-          return
-        }
-        const next = session.waiting
-        session.waiting = undefined
-        if (next !== undefined && !connection.closed) analyze(connection, next)
+        // A worker freed: connections already waiting for one go first, this one after them.
+        if (session.waiting !== undefined && !connection.closed) blocked.add(connection)
+        wakeBlocked()
+        scheduleRetry()
       })
       .catch((error: unknown) => {
         logger.error({ err: error }, 'ws.frame_failed')
@@ -236,7 +249,7 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
   const accept = (connection: WsConnection<Session>, frame: ParsedFrame, receivedAt: number): void => {
     const session = connection.context
     if (!session.inFlight && !blocked.has(connection)) {
-      analyze(connection, { frame, receivedAt })
+      dispatch(connection, { frame, receivedAt })
       return
     }
     const replaced = session.waiting
