@@ -77,9 +77,9 @@ const envSchema = z.object({
       message: 'must be 32 bytes in base64 (openssl rand -base64 32)',
     })
     .optional(),
-  FACEWIRE_HNSW_M: count(2, 100).default(16),
+  FACEWIRE_HNSW_M: count(2, 100).default(48),
   FACEWIRE_HNSW_EF_CONSTRUCTION: count(2, 2000).default(200),
-  FACEWIRE_HNSW_EF: count(1, 5000).default(64),
+  FACEWIRE_HNSW_EF: count(1, 5000).default(512),
   FACEWIRE_SNAPSHOT_INTERVAL_MS: positiveMs.default(60_000),
   FACEWIRE_MATCH_THRESHOLD: unit.default(DEFAULT_MATCH_THRESHOLD),
   FACEWIRE_MATCH_MARGIN: unit.default(0.02),
@@ -216,6 +216,13 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       'ERR_CONFIG_INVALID',
       `invalid configuration: FACEWIRE_JWT_PUBLIC_KEY_FILE: required when FACEWIRE_JWT_ALGORITHM=${e.FACEWIRE_JWT_ALGORITHM}`,
       { details: { variables: ['FACEWIRE_JWT_PUBLIC_KEY_FILE'] } },
+    )
+  }
+  if (e.FACEWIRE_HNSW_EF_CONSTRUCTION < e.FACEWIRE_HNSW_M) {
+    throw new FacewireError(
+      'ERR_CONFIG_INVALID',
+      'invalid configuration: FACEWIRE_HNSW_EF_CONSTRUCTION: must be at least FACEWIRE_HNSW_M',
+      { details: { variables: ['FACEWIRE_HNSW_EF_CONSTRUCTION'] } },
     )
   }
   const workers = e.FACEWIRE_WORKERS ?? availableParallelism()
