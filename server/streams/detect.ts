@@ -263,29 +263,24 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
     }
   }
 
+  /** Milliseconds until `key` may send again, or 0 when this frame is within the limit. */
+  const retryAfter = async (limiter: RateLimiterMemory, key: string): Promise<number> => {
+    try {
+      await limiter.consume(key)
+      return 0
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) throw rejection
+      return Math.max(1, rejection.msBeforeNext)
+    }
+  }
+
   const throttle = async (session: Session): Promise<StreamAnswer | undefined> => {
-    try {
-      await perConnection.consume(session.id)
-    } catch (rejection) {
-      if (!(rejection instanceof RateLimiterRes)) throw rejection
-      return {
-        type: 'throttled',
-        frameId: 0,
-        retryAfterMs: Math.max(1, rejection.msBeforeNext),
-        scope: 'connection',
-      }
+    const connectionWait = await retryAfter(perConnection, session.id)
+    if (connectionWait > 0) {
+      return { type: 'throttled', frameId: 0, retryAfterMs: connectionWait, scope: 'connection' }
     }
-    try {
-      await perOrg.consume(session.principal.org)
-    } catch (rejection) {
-      if (!(rejection instanceof RateLimiterRes)) throw rejection
-      return {
-        type: 'throttled',
-        frameId: 0,
-        retryAfterMs: Math.max(1, rejection.msBeforeNext),
-        scope: 'organization',
-      }
-    }
+    const orgWait = await retryAfter(perOrg, session.principal.org)
+    if (orgWait > 0) return { type: 'throttled', frameId: 0, retryAfterMs: orgWait, scope: 'organization' }
     return undefined
   }
 

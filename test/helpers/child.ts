@@ -1,5 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { tempDataDir } from './app.js'
 
 const mainPath = fileURLToPath(new URL('../../server/main.js', import.meta.url))
@@ -59,5 +60,24 @@ export function startMain(env: Record<string, string>): Child {
       if (seen !== undefined) return Promise.resolve(seen)
       return new Promise((resolve) => waiters.push({ msg, resolve }))
     },
+  }
+}
+
+const cliPath = fileURLToPath(new URL('../../client/cli/main.js', import.meta.url))
+const execCli = promisify(execFile)
+
+/** Runs `facewire ARGS` (the compiled CLI) with only PATH and `env`; never throws on exit codes. */
+export async function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execCli(process.execPath, [cliPath, ...args], {
+      env: { PATH: process.env['PATH'] ?? '', ...env },
+    })
+    return { code: 0, stdout, stderr }
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string }
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr }
   }
 }

@@ -1,32 +1,18 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { createApiClient } from '../../client/api-client.js'
 import type { EnrollSummary } from '../../client/cli/enroll.js'
 import { startTestApp, TEST_SECRET } from '../helpers/app.js'
+import { runCli } from '../helpers/child.js'
 import { encode, facesDir, texturedScene } from '../helpers/images.js'
 
-const run = promisify(execFile)
-const cli = fileURLToPath(new URL('../../client/cli/main.js', import.meta.url))
 const faces = facesDir()
 const noFaces = faces === undefined ? 'the shared face photos (../shared/faces) are absent' : false
 
-async function facewire(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], {
-      env: { PATH: process.env['PATH'] ?? '', ...env },
-    })
-    return { code: 0, stdout, stderr }
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string }
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr }
-  }
-}
+const facewire = runCli
 
 test('facewire token mints a token the server accepts, with the scopes asked for', async (t) => {
   const started = await startTestApp()

@@ -1,20 +1,16 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import jwt from 'jsonwebtoken'
 import { createApiClient } from '../../client/api-client.js'
 import { splitMjpeg, type ReplayAnswerLine, type ReplaySummary } from '../../client/cli/replay.js'
 import { startTestApp, testToken, TEST_SECRET, type StartedApp } from '../helpers/app.js'
+import { runCli } from '../helpers/child.js'
 import { encode, facesDir, texturedScene } from '../helpers/images.js'
 
-const run = promisify(execFile)
-const cli = fileURLToPath(new URL('../../client/cli/main.js', import.meta.url))
 const faces = facesDir()
 const noFaces = faces === undefined ? 'the shared face photos (../shared/faces) are absent' : false
 /** Every frame goes through the pipeline: these tests are about the replay, not the rate limits. */
@@ -23,17 +19,7 @@ const unlimited = { FACEWIRE_STREAM_MAX_FPS: '1000', FACEWIRE_ORG_MAX_FPS: '1000
 const example = (path: string): string => join(faces ?? '', 'face_recognition-examples', path)
 const server = (started: StartedApp): string => `http://127.0.0.1:${String(started.port)}`
 
-async function facewire(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], {
-      env: { PATH: process.env['PATH'] ?? '', ...env },
-    })
-    return { code: 0, stdout, stderr }
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string }
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr }
-  }
-}
+const facewire = runCli
 
 /** --json output: the answer lines, then the summary. */
 function parseJsonOutput(stdout: string): { answers: ReplayAnswerLine[]; summary: ReplaySummary } {
