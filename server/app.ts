@@ -67,9 +67,6 @@ export function createApp(options: AppOptions): App {
   let loadedGallery: Gallery | undefined
   const galleryReady = openGallery(config, logger, metrics).then((gallery) => {
     loadedGallery = gallery
-    const stats = gallery.stats()
-    metrics.galleryFaces.set({ state: 'indexed' }, stats.indexedFaces)
-    metrics.galleryFaces.set({ state: 'stale' }, stats.staleFaces)
     readiness.markReady('gallery')
     return gallery
   })

@@ -4,7 +4,8 @@ import type { AnalyzedFace, FrameAnalysis, Pipeline } from './pipeline/index.js'
 import type { FaceResult, RecognizeResponse, WireBox, WirePoint } from './protocol.js'
 
 const round1 = (value: number): number => Math.round(value * 10) / 10
-const round4 = (value: number): number => Math.round(value * 1e4) / 1e4
+/** Scores and similarities on the wire: 4 decimals. */
+export const round4 = (value: number): number => Math.round(value * 1e4) / 1e4
 
 export function toWireBox(face: AnalyzedFace): WireBox {
   return {
@@ -19,6 +20,20 @@ export function toWireLandmarks(face: AnalyzedFace): WirePoint[] {
   return face.landmarks.map((point) => ({ x: round1(point.x), y: round1(point.y) }))
 }
 
+/** The one face object of REST and stream answers, from an analyzed face and its decision. */
+export function toFaceResult(
+  face: AnalyzedFace,
+  recognition: { decision: FaceResult['decision']; candidates: FaceResult['candidates'] },
+): FaceResult {
+  return {
+    box: toWireBox(face),
+    landmarks: toWireLandmarks(face),
+    quality: round4(face.quality.score),
+    decision: recognition.decision,
+    candidates: recognition.candidates,
+  }
+}
+
 /** Searches the organization's gallery for every analyzed face. */
 export function decideFaces(
   gallery: Gallery,
@@ -26,16 +41,7 @@ export function decideFaces(
   analysis: FrameAnalysis,
 ): { faces: FaceResult[]; searchMs: number } {
   const started = performance.now()
-  const faces = analysis.faces.map((face): FaceResult => {
-    const { decision, candidates } = gallery.recognize(org, face.embedding)
-    return {
-      box: toWireBox(face),
-      landmarks: toWireLandmarks(face),
-      quality: round4(face.quality.score),
-      decision,
-      candidates,
-    }
-  })
+  const faces = analysis.faces.map((face) => toFaceResult(face, gallery.recognize(org, face.embedding)))
   return { faces, searchMs: performance.now() - started }
 }
 

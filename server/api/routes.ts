@@ -10,7 +10,7 @@ import type { Face, Gallery, Identity } from '../gallery/index.js'
 import type { Logger } from '../logger.js'
 import type { AnalyzedFace, Pipeline } from '../pipeline/index.js'
 import type { EnrollResponse, FaceBody, IdentityBody, ListResponse } from '../protocol.js'
-import { recognizeImage, toWireBox, toWireLandmarks } from '../recognize.js'
+import { recognizeImage, round4, toWireBox, toWireLandmarks } from '../recognize.js'
 import {
   jsonReply,
   type HttpMethod,
@@ -124,7 +124,7 @@ function toFaceBody(face: Face, gallery: Gallery): FaceBody {
   return {
     id: face.id,
     identityId: face.identityId,
-    quality: Math.round(face.quality * 1e4) / 1e4,
+    quality: round4(face.quality),
     modelId: face.modelId,
     stale: !gallery.isCurrent(face),
     createdAt: face.createdAt,
@@ -145,7 +145,7 @@ export function pickEnrollFace(faces: readonly AnalyzedFace[], minQuality: numbe
   if (main.quality.score < minQuality) {
     throw new FacewireError('ERR_FACE_LOW_QUALITY', undefined, {
       details: {
-        quality: Math.round(main.quality.score * 1e4) / 1e4,
+        quality: round4(main.quality.score),
         minQuality,
         factors: main.quality.factors,
       },
@@ -264,7 +264,7 @@ export function createApiRoutes(options: ApiOptions): Route[] {
         detection: {
           box: toWireBox(face),
           landmarks: toWireLandmarks(face),
-          quality: Math.round(face.quality.score * 1e4) / 1e4,
+          quality: round4(face.quality.score),
           factors: face.quality.factors,
         },
       }

@@ -19,7 +19,7 @@ import {
   type StreamHello,
   type StreamResult,
 } from '../protocol.js'
-import { toWireBox, toWireLandmarks } from '../recognize.js'
+import { toFaceResult, toWireBox } from '../recognize.js'
 import { defineWsRoute, type AnyWsRoute, type WsConnection } from '../transport/index.js'
 import type { EventHub } from './events.js'
 import { FrameHeaderError, parseFrame, type ParsedFrame } from './frame-header.js'
@@ -182,14 +182,7 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
           if (event !== undefined) metrics.eventsPublished.inc({ type: event.type })
           const info: StreamFace['track'] = { ...track.track, frames: decided.frames }
           if (decided.pending !== undefined) info.pending = decided.pending
-          return {
-            box: toWireBox(face),
-            landmarks: toWireLandmarks(face),
-            quality: Math.round(face.quality.score * 1e4) / 1e4,
-            decision: decided.decision,
-            candidates: decided.candidates,
-            track: info,
-          }
+          return { ...toFaceResult(face, decided), track: info }
         })
         const t = analysis.timings
         const result: StreamResult = {
