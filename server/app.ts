@@ -7,7 +7,8 @@ import { createGallery, type Gallery } from './gallery/index.js'
 import type { Logger } from './logger.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { createPipeline, pipelineOptionsFromConfig, type Pipeline } from './pipeline/index.js'
-import { findModel, loadManifest } from './pipeline/manifest.js'
+import { layoutFromManifest } from './pipeline/embedding-layout.js'
+import { loadManifest } from './pipeline/manifest.js'
 import { createDetectRoute } from './streams/detect.js'
 import { createEventHub } from './streams/events.js'
 import { createWatchRoute } from './streams/watch.js'
@@ -255,21 +256,15 @@ function readPublicKey(file: string): string {
 async function openGallery(config: Config, logger: Logger, metrics: Metrics): Promise<Gallery> {
   const modelsDir = pipelineOptionsFromConfig(config).modelsDir
   const manifest = await loadManifest(modelsDir)
-  const embedder = findModel(manifest, manifest.pipeline.embedder)
-  const dim = embedder.outputs[0]?.shape.at(-1)
-  if (typeof dim !== 'number') {
-    throw new FacewireError(
-      'ERR_MODEL_INVALID',
-      `embedder ${embedder.id}: its output needs a fixed last dimension`,
-    )
-  }
+  const layout = layoutFromManifest(manifest)
   // The store itself warns (gallery.unencrypted) when embeddings are written in clear.
   return createGallery({
     dataDir: config.dataDir,
     embeddingKey: config.embeddingKey,
     logger,
-    modelId: `${embedder.id}@${embedder.sha256.slice(0, 12)}`,
-    dim,
+    modelId: layout.modelId,
+    dim: layout.dim,
+    layout,
     hnsw: config.hnsw,
     policy: config.match,
     orgPolicies: config.orgPolicies,

@@ -3,7 +3,13 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parseConfig } from '../../server/config.js'
 import { createLogger } from '../../server/logger.js'
+import {
+  layoutFromManifest,
+  partCosines,
+  type EmbeddingLayout,
+} from '../../server/pipeline/embedding-layout.js'
 import { createPipeline, pipelineOptionsFromConfig, type Pipeline } from '../../server/pipeline/index.js'
+import { loadManifest } from '../../server/pipeline/manifest.js'
 import { createProgress } from './progress.js'
 import {
   accuracyAt,
@@ -55,6 +61,16 @@ export interface EvalReport {
     testTar: number
   }[]
   models: string[]
+  /**
+   * With fused embedders: each model's own cosine scored the same way (threshold from the train
+   * pairs when given), and the fusion weight of the second model that is most accurate on the
+   * train pairs (or on the reported pairs without --train), next to the one in use.
+   */
+  fusion?: {
+    parts: { model: string; weight: number; accuracy: number; auc: number; threshold: number }[]
+    weightInUse: number
+    bestWeight: { weight: number; accuracy: number; on: 'train' | 'test' }
+  }
   seconds: number
 }
 
@@ -93,22 +109,95 @@ function cosine(a: Float32Array, b: Float32Array): number {
   return dot
 }
 
-function score(pairs: LfwPair[], embeddings: Map<string, Float32Array | undefined>): ScoredPair[] {
+type Similarity = (a: Float32Array, b: Float32Array) => number
+
+function score(
+  pairs: LfwPair[],
+  embeddings: Map<string, Float32Array | undefined>,
+  similarity: Similarity = cosine,
+): ScoredPair[] {
   return pairs.map((pair) => {
     const a = embeddings.get(imageKey(pair.a))
     const b = embeddings.get(imageKey(pair.b))
     return {
       same: pair.same,
       fold: pair.fold,
-      score: a === undefined || b === undefined ? NaN : cosine(a, b),
+      score: a === undefined || b === undefined ? NaN : similarity(a, b),
     }
   })
+}
+
+/** Accuracy on `test` at the threshold chosen on `train` (or the best on `test` without one). */
+function accuracyOf(
+  test: ScoredPair[],
+  train: ScoredPair[] | undefined,
+): { accuracy: number; threshold: number } {
+  if (train === undefined) return bestThreshold(test)
+  const { threshold } = bestThreshold(train)
+  return { accuracy: accuracyAt(test, threshold), threshold }
+}
+
+/** Per-model scores and the best fusion weight, for a layout of two or more parts. */
+function fusionReport(
+  layout: EmbeddingLayout,
+  testPairs: LfwPair[],
+  trainPairs: LfwPair[] | undefined,
+  embeddings: Map<string, Float32Array | undefined>,
+): NonNullable<EvalReport['fusion']> {
+  const cosinesOf = (pairs: LfwPair[]): (number[] | undefined)[] =>
+    pairs.map((pair) => {
+      const a = embeddings.get(imageKey(pair.a))
+      const b = embeddings.get(imageKey(pair.b))
+      return a === undefined || b === undefined ? undefined : partCosines(a, b, layout)
+    })
+  const testCosines = cosinesOf(testPairs)
+  const trainCosines = trainPairs === undefined ? undefined : cosinesOf(trainPairs)
+  const scored = (
+    pairs: LfwPair[],
+    cosines: (number[] | undefined)[],
+    f: (c: number[]) => number,
+  ): ScoredPair[] =>
+    pairs.map((pair, i) => {
+      const c = cosines[i]
+      return { same: pair.same, fold: pair.fold, score: c === undefined ? NaN : f(c) }
+    })
+  const parts = layout.parts.map((part, index) => {
+    const f = (c: number[]): number => c[index] ?? NaN
+    const test = scored(testPairs, testCosines, f)
+    const train =
+      trainPairs === undefined || trainCosines === undefined ? undefined : scored(trainPairs, trainCosines, f)
+    return { model: part.model, weight: part.weight, ...accuracyOf(test, train), auc: rocAuc(test) }
+  })
+  // Two parts: sweep the second's weight in steps of 0.01 on the train pairs.
+  const weightInUse = layout.parts[1]?.weight ?? 0
+  const [choosePairs, chooseCosines, on] =
+    trainPairs === undefined || trainCosines === undefined
+      ? [testPairs, testCosines, 'test' as const]
+      : [trainPairs, trainCosines, 'train' as const]
+  let bestWeight = { weight: weightInUse, accuracy: -1, on }
+  for (let step = 0; step <= 100; step++) {
+    const w = step / 100
+    const f = (c: number[]): number => (1 - w) * (c[0] ?? NaN) + w * (c[1] ?? NaN)
+    const { accuracy } = bestThreshold(scored(choosePairs, chooseCosines, f))
+    const closer = Math.abs(w - weightInUse) < Math.abs(bestWeight.weight - weightInUse)
+    if (accuracy > bestWeight.accuracy || (accuracy === bestWeight.accuracy && closer)) {
+      bestWeight = { weight: w, accuracy, on }
+    }
+  }
+  return { parts, weightInUse, bestWeight }
 }
 
 /** Runs the evaluation with an existing pipeline (tests and benchmarks reuse this). */
 export async function evaluateLfw(
   pipeline: Pipeline,
-  options: { root: string; pairsFile: string; trainFile?: string; concurrency: number },
+  options: {
+    root: string
+    pairsFile: string
+    trainFile?: string
+    concurrency: number
+    /** The embedding layout; with two parts the report adds each model alone (`fusion`). */
+    layout?: EmbeddingLayout
+  },
 ): Promise<EvalReport> {
   const started = performance.now()
   const test = parsePairs(await readFile(options.pairsFile, 'utf8'))
@@ -185,6 +274,9 @@ export async function evaluateLfw(
     models: info.models,
     seconds: (performance.now() - started) / 1000,
   }
+  if (options.layout !== undefined && options.layout.parts.length > 1) {
+    report.fusion = fusionReport(options.layout, test.pairs, train?.pairs, embeddings)
+  }
   if (accuracyStd !== undefined) report.accuracyStd = accuracyStd
   if (trainAccuracy !== undefined) report.trainAccuracy = trainAccuracy
   return report
@@ -214,6 +306,18 @@ function formatReport(report: EvalReport): string {
       `threshold for FAR ${String(point.far)} (${point.from})`,
       `${point.threshold.toFixed(4)}: on these pairs FAR ${point.testFar.toFixed(4)}, TAR ${point.testTar.toFixed(3)}`,
     ]),
+    ...(report.fusion?.parts ?? []).map((part): [string, string] => [
+      `${part.model} alone`,
+      `${pct(part.accuracy)} at ${part.threshold.toFixed(4)}, AUC ${part.auc.toFixed(4)} (fused at weight ${String(part.weight)})`,
+    ]),
+    ...(report.fusion === undefined
+      ? []
+      : [
+          [
+            'best weight of the second model',
+            `${String(report.fusion.bestWeight.weight)} (${pct(report.fusion.bestWeight.accuracy)} on the ${report.fusion.bestWeight.on} pairs; in use ${String(report.fusion.weightInUse)})`,
+          ] as [string, string],
+        ]),
     ['models', report.models.join(', ')],
     ['time', `${report.seconds.toFixed(1)} s`],
   ]
@@ -245,9 +349,12 @@ export async function runEval(args: string[]): Promise<number> {
   }
   const config = parseConfig({ ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' })
   const logger = createLogger({ level: config.logLevel })
-  const pipeline = createPipeline({ ...pipelineOptionsFromConfig(config), logger })
+  const pipelineOptions = pipelineOptionsFromConfig(config)
+  const layout = layoutFromManifest(await loadManifest(pipelineOptions.modelsDir))
+  const pipeline = createPipeline({ ...pipelineOptions, logger })
   try {
     const report = await evaluateLfw(pipeline, {
+      layout,
       root: values.root,
       pairsFile: values.pairs,
       ...(values.train === undefined ? {} : { trainFile: values.train }),

@@ -79,8 +79,10 @@ export async function main(argv: string[]): Promise<void> {
     if (ids.has(r.id)) throw new Error(`duplicate recipe id "${r.id}"`)
     ids.add(r.id)
   }
-  for (const [role, id] of Object.entries(defaultPipeline) as [string, string][])
+  for (const [role, value] of Object.entries(defaultPipeline) as [string, string | { model: string }][]) {
+    const id = typeof value === 'string' ? value : value.model
     if (!ids.has(id)) throw new Error(`pipeline ${role} "${id}" is not a recipe id`)
+  }
   await mkdir(outDir, { recursive: true })
   const manifestFile = path.join(outDir, 'manifest.json')
   const previous: Manifest =

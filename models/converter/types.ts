@@ -236,8 +236,11 @@ export interface RecipeBuildResult {
 
 /** How a face crop must be aligned before it is fed to an embedder. */
 export interface Alignment {
-  /** Margin added around the aligned face box, as a fraction of its size. */
-  padding: number
+  /** Margin added around dlib's mean face (which spans the unit square), as a fraction of its size. */
+  padding?: number
+  /** Or: the crop is the square of this side (in mean-face units) centred at `center`. */
+  side?: number
+  center?: [number, number]
 }
 
 /**
@@ -277,6 +280,8 @@ export interface PipelineSpec {
   fallbackDetector: string
   landmarks: string
   embedder: string
+  /** A second embedder whose cosine is fused with the first's at this weight. */
+  secondaryEmbedder?: { model: string; weight: number }
 }
 
 export interface Manifest {

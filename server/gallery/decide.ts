@@ -12,6 +12,12 @@ export const MIN_SEARCH_DEPTH = 20
 /** Neighbours fetched per wanted identity: room for identities enrolled with several faces. */
 export const FACES_PER_IDENTITY = 5
 
+/**
+ * Neighbours by the first embedding part that a fused gallery re-ranks by the whole embedding:
+ * room for the best fused identity to sit lower in the first part's order.
+ */
+export const RERANK_DEPTH = 32
+
 const SCALE = 10 ** SCORE_DECIMALS
 
 function roundScore(value: number): number {

@@ -7,7 +7,13 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from '../logger.js'
 import type { Metrics } from '../metrics.js'
-import { decide, searchDepth } from './decide.js'
+import {
+  normalizeParts,
+  primaryPart,
+  singleLayout,
+  type EmbeddingLayout,
+} from '../pipeline/embedding-layout.js'
+import { decide, RERANK_DEPTH, searchDepth } from './decide.js'
 import { createIndexSet, loadSnapshot, type IndexParams, type IndexSet } from './hnsw-index.js'
 import { openStore, type GalleryStore } from './store.js'
 import type {
@@ -18,6 +24,7 @@ import type {
   Face,
   Identity,
   IdentityRef,
+  Neighbour,
   StoredEmbedding,
 } from './types.js'
 
@@ -30,7 +37,14 @@ export interface GalleryOptions {
   logger: Logger
   /** Embedder model id (`<manifest id>@<sha256 prefix>`); faces of other models are not searched. */
   modelId: string
+  /** Values per embedding. */
   dim: number
+  /**
+   * How embeddings are made of several models' parts (pipeline/embedding-layout.ts). With more
+   * than one part, indexes hold the first part and each search re-ranks its neighbours by the
+   * whole embedding read from the store. Default: one part of `dim` values.
+   */
+  layout?: EmbeddingLayout | undefined
   hnsw: Omit<IndexParams, 'dim'>
   policy: DecisionPolicy
   orgPolicies?: Readonly<Record<string, { threshold?: number | undefined; margin?: number | undefined }>>
@@ -82,6 +96,12 @@ export interface Gallery {
   close(): void
 }
 
+function dot(a: Float32Array, b: Float32Array): number {
+  let sum = 0
+  for (let i = 0; i < a.length; i++) sum += (a[i] ?? 0) * (b[i] ?? 0)
+  return sum
+}
+
 interface LabelRef {
   org: string
   identityId: string
@@ -92,7 +112,13 @@ export function createGallery(options: GalleryOptions): Gallery {
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
   const snapshotDir = join(options.dataDir, 'index')
   const store = openStore({ dataDir: options.dataDir, embeddingKey: options.embeddingKey, logger })
-  const params: IndexParams = { dim: options.dim, ...options.hnsw }
+  const layout = options.layout ?? singleLayout(options.dim, modelId)
+  if (layout.dim !== options.dim) {
+    throw new RangeError(`gallery: layout has ${layout.dim} values, dim is ${options.dim}`)
+  }
+  const fused = layout.parts.length > 1
+  const searched = (embedding: Float32Array): Float32Array => primaryPart(embedding, layout)
+  const params: IndexParams = { dim: layout.parts[0]?.dim ?? options.dim, ...options.hnsw }
   const labels = new Map<number, LabelRef>()
   let staleFaces = 0
 
@@ -101,7 +127,7 @@ export function createGallery(options: GalleryOptions): Gallery {
       staleFaces++
       return
     }
-    set.forOrg(face.org).add(face.label, face.embedding)
+    set.forOrg(face.org).add(face.label, searched(face.embedding))
     labels.set(face.label, { org: face.org, identityId: face.identityId })
   }
 
@@ -143,7 +169,7 @@ export function createGallery(options: GalleryOptions): Gallery {
       const face = store.embeddingByLabel(change.label)
       if (face === undefined || face.modelId !== modelId) continue // deleted later, or stale
       const orgIndex = set.forOrg(face.org)
-      if (!orgIndex.has(face.label)) orgIndex.add(face.label, face.embedding)
+      if (!orgIndex.has(face.label)) orgIndex.add(face.label, searched(face.embedding))
     }
     logger.info({ snapshotSeq, replayed, seq }, 'gallery.snapshot_loaded')
   } else {
@@ -211,9 +237,12 @@ export function createGallery(options: GalleryOptions): Gallery {
     modelId,
     loadedFrom,
     addFace(org, identityId, face, actor) {
+      if (face.embedding.length !== layout.dim) {
+        throw new RangeError(`embedding has ${face.embedding.length} values, the gallery ${layout.dim}`)
+      }
       const stored = store.addFace(org, identityId, { ...face, modelId }, actor)
       if (stored === undefined) return undefined
-      set.forOrg(org).add(stored.label, face.embedding)
+      set.forOrg(org).add(stored.label, searched(face.embedding))
       labels.set(stored.label, { org, identityId })
       options.metrics?.galleryChanges.inc({ kind: 'face_add' })
       return stored
@@ -239,7 +268,20 @@ export function createGallery(options: GalleryOptions): Gallery {
       const started = performance.now()
       const policy = policyFor(org)
       const orgIndex = set.get(org)
-      const neighbours = orgIndex === undefined ? [] : orgIndex.search(embedding, searchDepth(policy.topK))
+      let neighbours: Neighbour[] = []
+      if (orgIndex !== undefined && !fused) {
+        neighbours = orgIndex.search(embedding, searchDepth(policy.topK))
+      } else if (orgIndex !== undefined) {
+        // Nearest by the first part, then scored by the whole (fused) embedding: a dot product
+        // of part-normalised vectors is the weighted sum of the per-model cosines.
+        const query = normalizeParts(Float32Array.from(embedding), layout)
+        const depth = Math.max(searchDepth(policy.topK), RERANK_DEPTH)
+        for (const { label } of orgIndex.search(searched(query), depth)) {
+          const stored = store.embeddingByLabel(label)
+          if (stored?.org !== org || stored.embedding.length !== query.length) continue
+          neighbours.push({ label, similarity: dot(query, stored.embedding) })
+        }
+      }
       const result = decide(neighbours, identityOf(org), policy)
       options.metrics?.gallerySearchSeconds.observe((performance.now() - started) / 1000)
       return result

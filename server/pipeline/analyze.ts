@@ -6,6 +6,7 @@
 import { decodeSsdMobilenetv1, SSD_MOBILENETV1_INPUT_SIZE } from './detectors/ssd-decode.js'
 import { decodeTinyFaceDetectorGrid } from './detectors/tiny-face-decode.js'
 import { landmarksToImage } from './detectors/landmarks68-decode.js'
+import { composeEmbedding, type EmbeddingLayout } from './embedding-layout.js'
 import type { AnalyzeOptions, AnalyzedFace, FrameAnalysis, PipelineWorkerData } from './types.js'
 import {
   assessQuality,
@@ -20,6 +21,7 @@ import {
   toFivePoints,
   toFloatTensorNHWC,
   type Box,
+  type FaceChipOptions,
   type Point,
   type RgbImage,
 } from './vision/index.js'
@@ -40,7 +42,23 @@ export interface FaceModels {
   /** face-api 68-point landmarks: input [N,112,112,3] raw RGB, output [N,136] in 0..1. */
   landmarks: { run: ModelRunner; input: string; output: string; inputSize: number }
   /** dlib ResNet: input [N,150,150,3] raw RGB dlib chips, output [N,128]. */
-  embedder: { run: ModelRunner; input: string; output: string; chipSize: number; padding: number }
+  embedder: EmbedderModel
+  /** Optional second embedder (faceres: [N,224,224,3] raw RGB), fused per `layout`. */
+  secondaryEmbedder?: EmbedderModel
+  /** How the embedders' outputs make one embedding (embedding-layout.ts). */
+  layout: EmbeddingLayout
+}
+
+export interface EmbedderModel {
+  run: ModelRunner
+  input: string
+  output: string
+  /** Side of the square input, in pixels. */
+  chipSize: number
+  /** Where the crop sits on dlib's mean face (face-models.ts chipFraming). */
+  framing: Pick<FaceChipOptions, 'padding' | 'square'>
+  /** Input = pixel * scale + offset (manifest preprocessing); raw 0..255 RGB when absent. */
+  tensor?: { scale: number; offset: number; channels: 'RGB' | 'BGR' }
 }
 
 /**
@@ -100,15 +118,49 @@ export function createFrameBuffers(): FrameBuffers {
   }
 }
 
-function stack(images: RgbImage[]): TensorData {
+function stack(images: RgbImage[], tensor: EmbedderModel['tensor']): TensorData {
   const first = images[0]
   if (first === undefined) throw new Error('stack: no images')
   const per = first.width * first.height * 3
   const data = new Float32Array(per * images.length)
+  const raw = tensor === undefined || (tensor.scale === 1 && tensor.offset === 0 && tensor.channels === 'RGB')
+  const options = raw
+    ? { channelOrder: 'rgb' as const }
+    : {
+        channelOrder: tensor.channels === 'BGR' ? ('bgr' as const) : ('rgb' as const),
+        scale: tensor.scale,
+        mean: [
+          -tensor.offset / tensor.scale,
+          -tensor.offset / tensor.scale,
+          -tensor.offset / tensor.scale,
+        ] as const,
+      }
   images.forEach((image, i) => {
-    data.set(toFloatTensorNHWC(image, { channelOrder: 'rgb' }), i * per)
+    data.set(toFloatTensorNHWC(image, options), i * per)
   })
   return { data, dims: [images.length, first.height, first.width, 3] }
+}
+
+/** Crops each face as `embedder` wants it and returns its raw output rows. */
+async function embedFaces(
+  image: RgbImage,
+  faces: readonly { landmarks68: Point[] }[],
+  embedder: EmbedderModel,
+  timings: { alignMs: number; embedMs: number },
+): Promise<{ chips: RgbImage[]; rows: Float32Array[] }> {
+  let t = now()
+  const chips = faces.map((face) => {
+    const chip = faceChipTransform(face.landmarks68, { size: embedder.chipSize, ...embedder.framing })
+    return extractChip(image, chip.chipToImage, chip.size, chip.size)
+  })
+  timings.alignMs += now() - t
+  t = now()
+  const outputs = await embedder.run({ [embedder.input]: stack(chips, embedder.tensor) })
+  const descriptors = output(outputs, embedder.output)
+  const dim = descriptors.dims.at(-1) ?? descriptors.data.length / chips.length
+  const rows = chips.map((_, i) => descriptors.data.slice(i * dim, (i + 1) * dim))
+  timings.embedMs += now() - t
+  return { chips, rows }
 }
 
 function output(outputs: Record<string, TensorData>, name: string): TensorData {
@@ -232,15 +284,6 @@ function refinedBox(points: readonly Point[]): Box {
   return { x: cx - side / 2, y: cy - side / 2, width: side, height: side }
 }
 
-function normalise(vector: Float32Array): Float32Array {
-  let sum = 0
-  for (const value of vector) sum += value * value
-  const norm = Math.sqrt(sum) || 1
-  const out = new Float32Array(vector.length)
-  for (let i = 0; i < vector.length; i++) out[i] = (vector[i] ?? 0) / norm
-  return out
-}
-
 function round2(value: number): number {
   return Math.round(value * 100) / 100
 }
@@ -253,7 +296,7 @@ async function facesFrom(
   timings: { landmarksMs: number; alignMs: number; embedMs: number },
 ): Promise<AnalyzedFace[]> {
   if (detections.length === 0) return []
-  let t = now()
+  const t = now()
   // Landmarks for the most confident detections only: bounded work per frame.
   const considered = detections.slice(0, Math.max(options.maxFaces * 2, 4))
   const candidates = await locateLandmarks(image, considered, models)
@@ -281,25 +324,17 @@ async function facesFrom(
   })
   timings.landmarksMs += now() - t
 
-  t = now()
-  const chips = picked.map((face) => {
-    const chip = faceChipTransform(face.landmarks68, {
-      size: models.embedder.chipSize,
-      padding: models.embedder.padding,
-    })
-    return extractChip(image, chip.chipToImage, chip.size, chip.size)
-  })
-  timings.alignMs += now() - t
-  if (chips.length === 0) return []
-
-  t = now()
-  const outputs = await models.embedder.run({ [models.embedder.input]: stack(chips) })
-  const descriptors = output(outputs, models.embedder.output)
-  const dim = descriptors.dims[1] ?? descriptors.data.length / chips.length
-  timings.embedMs += now() - t
+  if (picked.length === 0) return []
+  const first = await embedFaces(image, picked, models.embedder, timings)
+  const second =
+    models.secondaryEmbedder === undefined
+      ? undefined
+      : await embedFaces(image, picked, models.secondaryEmbedder, timings)
 
   return picked.map((face, i) => {
-    const chip = chips[i] as RgbImage
+    const chip = first.chips[i] as RgbImage
+    const rows = [first.rows[i] as Float32Array]
+    if (second !== undefined) rows.push(second.rows[i] as Float32Array)
     const quality = assessQuality(chip, face.landmarks68, face.box)
     return {
       box: {
@@ -311,7 +346,7 @@ async function facesFrom(
       score: face.score,
       landmarks: toFivePoints(face.landmarks68).map((p) => ({ x: round2(p.x), y: round2(p.y) })),
       quality: { score: quality.score, factors: { ...quality.factors }, pose: { ...quality.pose } },
-      embedding: normalise(descriptors.data.subarray(i * dim, (i + 1) * dim)),
+      embedding: composeEmbedding(rows, models.layout),
     }
   })
 }

@@ -27,8 +27,24 @@ const entry = z.looseObject({
   inputs: z.array(tensorSpec).min(1),
   outputs: z.array(tensorSpec).min(1),
   preprocessing,
-  /** Embedders: the dlib face-chip padding the model was trained with. */
-  alignment: z.object({ padding: z.number().min(0).max(2) }).optional(),
+  /**
+   * Embedders: the framing the model was trained with, on dlib's 68-point mean face (which spans
+   * the unit square): `padding` around it (dlib's face chip), or a `side` x `side` square centred
+   * at `center`.
+   */
+  alignment: z
+    .strictObject({
+      padding: z.number().min(0).max(2).optional(),
+      side: z.number().positive().max(8).optional(),
+      center: z.tuple([z.number().min(-2).max(3), z.number().min(-2).max(3)]).optional(),
+    })
+    .refine((a) => (a.side === undefined) === (a.center === undefined), {
+      message: 'side and center go together',
+    })
+    .refine((a) => a.padding === undefined || a.side === undefined, {
+      message: 'padding or side + center, not both',
+    })
+    .optional(),
 })
 
 const manifestSchema = z.looseObject({
@@ -39,11 +55,18 @@ const manifestSchema = z.looseObject({
     fallbackDetector: z.string().optional(),
     landmarks: z.string(),
     embedder: z.string(),
+    /**
+     * A second embedder whose similarity is fused with the first's: the pipeline's embedding is
+     * both, concatenated, each L2-normalised and scaled so that the cosine of two embeddings is
+     * (1 - weight) * cos(first) + weight * cos(second). Indexes search on the first part.
+     */
+    secondaryEmbedder: z.strictObject({ model: z.string(), weight: z.number().gt(0).lt(1) }).optional(),
   }),
   models: z.array(entry).min(1),
 })
 
 export type ManifestModel = z.infer<typeof entry>
+export type ModelAlignment = NonNullable<ManifestModel['alignment']>
 export type ModelManifest = z.infer<typeof manifestSchema>
 
 /** Reads and validates `<dir>/manifest.json`; ERR_MODEL_INVALID names what is wrong. */

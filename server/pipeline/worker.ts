@@ -12,7 +12,8 @@ import {
   type ModelRunner,
   type TensorData,
 } from './analyze.js'
-import { findModel, loadManifest, readVerifiedModel, type ManifestModel } from './manifest.js'
+import { buildFaceModels } from './face-models.js'
+import { loadManifest, readVerifiedModel, type ManifestModel } from './manifest.js'
 import type { AnalyzeOptions, FrameAnalysis, PipelineWorkerData } from './types.js'
 import { configureSharp } from './vision/index.js'
 import { serveTasks } from './worker-runtime.js'
@@ -54,59 +55,9 @@ async function createRunner(dir: string, model: ManifestModel): Promise<ModelRun
   }
 }
 
-function io(model: ManifestModel, which: 'inputs' | 'outputs', index = 0): string {
-  const spec = model[which][index]
-  if (spec === undefined)
-    throw new FacewireError('ERR_MODEL_INVALID', `${model.id} has no ${which}[${index}]`)
-  return spec.name
-}
-
 /** Loads the models of the manifest's pipeline section. */
 export async function loadFaceModels(dir: string): Promise<{ models: FaceModels; ids: string[] }> {
-  const manifest = await loadManifest(dir)
-  const roles = manifest.pipeline
-  const detector = findModel(manifest, roles.detector)
-  const landmarks = findModel(manifest, roles.landmarks)
-  const embedder = findModel(manifest, roles.embedder)
-  const fallback =
-    roles.fallbackDetector === undefined ? undefined : findModel(manifest, roles.fallbackDetector)
-  const [detectorRun, landmarksRun, embedderRun, fallbackRun] = await Promise.all([
-    createRunner(dir, detector),
-    createRunner(dir, landmarks),
-    createRunner(dir, embedder),
-    fallback === undefined ? undefined : createRunner(dir, fallback),
-  ])
-  const models: FaceModels = {
-    detector: {
-      run: detectorRun,
-      input: io(detector, 'inputs'),
-      output: io(detector, 'outputs'),
-      inputSize: detector.preprocessing.width,
-    },
-    landmarks: {
-      run: landmarksRun,
-      input: io(landmarks, 'inputs'),
-      output: io(landmarks, 'outputs'),
-      inputSize: landmarks.preprocessing.width,
-    },
-    embedder: {
-      run: embedderRun,
-      input: io(embedder, 'inputs'),
-      output: io(embedder, 'outputs'),
-      chipSize: embedder.preprocessing.width,
-      padding: embedder.alignment?.padding ?? 0.25,
-    },
-  }
-  if (fallback !== undefined && fallbackRun !== undefined) {
-    models.fallbackDetector = {
-      run: fallbackRun,
-      input: io(fallback, 'inputs'),
-      boxes: io(fallback, 'outputs', 0),
-      scores: io(fallback, 'outputs', 1),
-    }
-  }
-  const ids = [detector.id, ...(fallback === undefined ? [] : [fallback.id]), landmarks.id, embedder.id]
-  return { models, ids }
+  return buildFaceModels(await loadManifest(dir), (model) => createRunner(dir, model))
 }
 
 serveTasks<AnalyzeOptions, FrameAnalysis>(async () => {

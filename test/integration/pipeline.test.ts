@@ -3,7 +3,9 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { FacewireError } from '../../server/errors.js'
+import { layoutFromManifest, partCosines, primaryPart } from '../../server/pipeline/embedding-layout.js'
 import { createPipeline, DEFAULT_MODELS_DIR, type Pipeline } from '../../server/pipeline/index.js'
+import { loadManifest } from '../../server/pipeline/manifest.js'
 import { createMemoryLogger } from '../helpers/app.js'
 import { codeOf } from '../helpers/errors.js'
 import { encode, facesDir, gif1x1, pngWithHeader, seededBytes, texturedScene } from '../helpers/images.js'
@@ -28,6 +30,8 @@ function cosine(a: Float32Array, b: Float32Array): number {
   for (let i = 0; i < a.length; i++) dot += (a[i] ?? 0) * (b[i] ?? 0)
   return dot
 }
+
+const defaultLayout = async () => layoutFromManifest(await loadManifest(DEFAULT_MODELS_DIR))
 
 test('hostile images each get their error code from the pool, and the pool keeps serving', async (t) => {
   const pipeline = startPipeline()
@@ -65,8 +69,16 @@ test(
     const [leftEye, rightEye, nose] = face.landmarks
     assert.ok(leftEye && rightEye && nose && leftEye.x < rightEye.x && nose.y > leftEye.y)
     assert.ok(face.quality.score > 0.5 && face.quality.score <= 1)
-    assert.equal(face.embedding.length, 128)
+    // dlib's 128 values and faceres's 1,024, each scaled to the square root of its fusion weight.
+    const layout = await defaultLayout()
+    assert.equal(face.embedding.length, layout.dim)
+    assert.deepEqual(
+      layout.parts.map((part) => part.dim),
+      [128, 1024],
+    )
     assert.ok(Math.abs(cosine(face.embedding, face.embedding) - 1) < 1e-5)
+    const first = primaryPart(face.embedding, layout)
+    assert.ok(Math.abs(cosine(first, first) - (layout.parts[0]?.weight ?? 0)) < 1e-5)
     assert.ok(result.timings.inferenceMs > 0 && result.timings.inferenceMs <= result.timings.totalMs)
     for (const stage of ['decodeMs', 'detectMs', 'landmarksMs', 'alignMs', 'embedMs', 'totalMs'] as const) {
       assert.ok(result.timings[stage] >= 0, stage)
@@ -102,6 +114,14 @@ test(
     assert.ok(cosine(a1, a2) < 0.9999 && cosine(a1, g1) < 0.9999)
     assert.ok(cosine(a1, a2) > cosine(a1, g1), 'Aaron is closer to Aaron than to Abdullah')
     assert.ok(cosine(g1, g2) > cosine(g1, a2), 'Abdullah is closer to Abdullah than to Aaron')
+    // Each embedder on its own, too: a second model fed constant crops would not tell them apart.
+    const layout = await defaultLayout()
+    for (const [index, part] of layout.parts.entries()) {
+      const of = (x: Float32Array, y: Float32Array): number => partCosines(x, y, layout)[index] ?? NaN
+      assert.ok(of(a1, a2) < 0.9999 && of(a1, g1) < 0.9999, part.model)
+      assert.ok(of(a1, a2) > of(a1, g1), `${part.model}: Aaron is closer to Aaron`)
+      assert.ok(of(g1, g2) > of(g1, a2), `${part.model}: Abdullah is closer to Abdullah`)
+    }
   },
 )
 
@@ -116,7 +136,8 @@ test(
     const copy = new Uint8Array(bytes)
     const all = await pipeline.analyze(bytes, { mode: 'all', maxFaces: 5 })
     assert.equal(all.faces.length, 2)
-    assert.ok(all.faces.every((face) => face.embedding.length === 128))
+    const { dim } = await defaultLayout()
+    assert.ok(all.faces.every((face) => face.embedding.length === dim))
     assert.ok(
       cosine(all.faces[0]?.embedding ?? new Float32Array(), all.faces[1]?.embedding ?? new Float32Array()) <
         0.95,

@@ -259,6 +259,12 @@ export interface FaceChipOptions {
   size?: number
   /** Border around the template, as a fraction of its side. Default 0.25 (dlib's ResNet embedder). */
   padding?: number
+  /**
+   * Instead of `padding`: the chip covers this square of the template's own coordinates (the
+   * template spans the unit square): side length and centre. `padding: p` is the square of side
+   * 1 + 2p centred at (0.5, 0.5).
+   */
+  square?: { side: number; centerX: number; centerY: number }
 }
 
 /**
@@ -280,9 +286,14 @@ export function chipTransformFromTemplate(
     throw new RangeError(`face chip size must be an integer >= 2, got ${size}`)
   if (!(padding >= 0) || !Number.isFinite(padding))
     throw new RangeError(`face chip padding must be >= 0, got ${padding}`)
+  const square = options.square ?? { side: 1 + 2 * padding, centerX: 0.5, centerY: 0.5 }
+  if (!(square.side > 0) || !Number.isFinite(square.side + square.centerX + square.centerY))
+    throw new RangeError('face chip square must have a finite side > 0 and a finite centre')
+  const left = square.centerX - square.side / 2
+  const top = square.centerY - square.side / 2
   const chipPoints = template.map((p) => ({
-    x: ((padding + p.x) / (2 * padding + 1)) * size,
-    y: ((padding + p.y) / (2 * padding + 1)) * size,
+    x: ((p.x - left) / square.side) * size,
+    y: ((p.y - top) / square.side) * size,
   }))
   const similarity = estimateSimilarity(chipPoints, landmarks)
   const cosScaled = similarity[0]

@@ -115,3 +115,64 @@ test('decisions are per identity with a margin, and an organization policy overr
   gallery.deleteIdentity('acme', twin.id, actor)
   assert.equal(gallery.recognize('acme', probe).decision.status, 'match')
 })
+
+test('a fused gallery indexes the first part and ranks by the whole embedding', (t) => {
+  const dataDir = tempDataDir()
+  t.after(() => {
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+  const layout = {
+    parts: [
+      { model: 'a', dim: 16, weight: 0.5 },
+      { model: 'b', dim: 16, weight: 0.5 },
+    ],
+    dim: 32,
+    modelId: 'a*0.5+b*0.5',
+  }
+  const compose = (first: Float32Array, second: Float32Array): Float32Array => {
+    const v = new Float32Array(32)
+    v.set(first.map((x) => x * Math.SQRT1_2))
+    v.set(
+      second.map((x) => x * Math.SQRT1_2),
+      16,
+    )
+    return v
+  }
+  const gallery = createGallery(
+    options(dataDir, {
+      modelId: layout.modelId,
+      dim: 32,
+      layout,
+      policy: { threshold: 0.5, margin: 0, topK: 3 },
+    }),
+  )
+  t.after(() => {
+    gallery.close()
+  })
+  const probeFirst = unit(10)
+  const probeSecond = unit(11)
+  // Ada is nearest by the first model alone; Bob agrees with the probe on both models.
+  const ada = gallery.store.createIdentity('acme', { name: 'Ada' }, actor)
+  const bob = gallery.store.createIdentity('acme', { name: 'Bob' }, actor)
+  gallery.addFace(
+    'acme',
+    ada.id,
+    { embedding: compose(near(probeFirst, 1, 0.01), unit(12)), quality: 1 },
+    actor,
+  )
+  gallery.addFace(
+    'acme',
+    bob.id,
+    { embedding: compose(near(probeFirst, 2, 0.3), near(probeSecond, 3, 0.01)), quality: 1 },
+    actor,
+  )
+  const result = gallery.recognize('acme', compose(probeFirst, probeSecond))
+  assert.equal(result.decision.identity?.id, bob.id)
+  const [best, second] = result.candidates
+  assert.ok(best !== undefined && second !== undefined)
+  assert.equal(second.identity.id, ada.id)
+  // Scores are the fused cosine: Ada's is about half her first-model cosine (near 1).
+  assert.ok(second.similarity > 0.3 && second.similarity < 0.7, `Ada ${second.similarity}`)
+  assert.ok(best.similarity > 0.9, `Bob ${best.similarity}`)
+  assert.throws(() => gallery.addFace('acme', ada.id, { embedding: unit(4), quality: 1 }, actor), RangeError)
+})

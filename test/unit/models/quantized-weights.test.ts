@@ -210,6 +210,12 @@ describe('quantized weights', () => {
     const ids = recipes.map((r) => r.id)
     for (const r of faceApiRecipes) assert.ok(ids.includes(r.id), r.id)
     assert.equal(new Set(ids).size, ids.length)
-    for (const id of Object.values(defaultPipeline) as string[]) assert.ok(ids.includes(id), id)
+    const { secondaryEmbedder, ...roles } = defaultPipeline
+    for (const id of Object.values(roles)) assert.ok(ids.includes(id), id)
+    if (secondaryEmbedder !== undefined) {
+      assert.ok(ids.includes(secondaryEmbedder.model), secondaryEmbedder.model)
+      const recipe = recipes.find((r) => r.id === secondaryEmbedder.model)
+      assert.ok(recipe?.alignment !== undefined, 'a secondary embedder states its framing')
+    }
   })
 })

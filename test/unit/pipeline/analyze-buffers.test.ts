@@ -7,6 +7,7 @@ import {
   type FrameBuffers,
   type TensorData,
 } from '../../../server/pipeline/analyze.js'
+import { singleLayout } from '../../../server/pipeline/embedding-layout.js'
 import { encode, texturedScene } from '../../helpers/images.js'
 
 const limits = { maxPixels: 4096 * 4096, maxSide: 4096 }
@@ -52,7 +53,14 @@ function recordingModels(): { models: FaceModels; inputs: Float32Array[] } {
       },
     },
     landmarks: { input: 'input', output: 'landmarks', inputSize: 112, run: unused },
-    embedder: { input: 'input', output: 'descriptor', chipSize: 150, padding: 0.25, run: unused },
+    embedder: {
+      input: 'input',
+      output: 'descriptor',
+      chipSize: 150,
+      framing: { padding: 0.25 },
+      run: unused,
+    },
+    layout: singleLayout(128, 'test'),
   }
   return { models, inputs }
 }

@@ -284,3 +284,31 @@ test('a face chip cut from a transformed scene matches the scene', () => {
   }
   assert.ok(error / count < 2, `mean absolute error ${error / count}`)
 })
+
+test('a chip square on the mean face frames like the padding it equals, and moves with its centre', () => {
+  const truth = similarity(1.3, 12, 80, 140)
+  const landmarks = templateLandmarks68().map((p) => applyAffine(truth, p))
+  const padded = faceChipTransform(landmarks, { size: 224, padding: 0.46 }).chipToImage
+  const square = faceChipTransform(landmarks, {
+    size: 224,
+    square: { side: 1.92, centerX: 0.5, centerY: 0.5 },
+  }).chipToImage
+  assertAffineClose(square, padded, 1e-9, 'side 1 + 2p at the centre')
+  // Centre 0.1 mean-face units higher: the chip centre moves by 0.1 units of the face (10 px
+  // in templateLandmarks68's frame, then rotated and scaled by `truth`).
+  const raised = faceChipTransform(landmarks, {
+    size: 224,
+    square: { side: 1.92, centerX: 0.5, centerY: 0.4 },
+  })
+  const centre = (chip: Affine): Point => applyAffine(chip, { x: 111.5, y: 111.5 })
+  const moved = centre(raised.chipToImage)
+  const from = centre(square)
+  const origin = applyAffine(truth, { x: 0, y: 0 })
+  const up = applyAffine(truth, { x: 0, y: -10 })
+  assert.ok(Math.abs(moved.x - from.x - (up.x - origin.x)) < 1e-6, `dx ${moved.x - from.x}`)
+  assert.ok(Math.abs(moved.y - from.y - (up.y - origin.y)) < 1e-6, `dy ${moved.y - from.y}`)
+  assert.throws(
+    () => faceChipTransform(landmarks, { square: { side: 0, centerX: 0.5, centerY: 0.5 } }),
+    RangeError,
+  )
+})
