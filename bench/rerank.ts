@@ -107,8 +107,6 @@ function build(
     dataDir: dir,
     embeddingKey: randomBytes(32),
     logger,
-    modelId: layout.modelId,
-    dim: layout.dim,
     layout,
     hnsw: config.hnsw,
     policy: config.match,

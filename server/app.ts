@@ -262,8 +262,6 @@ async function openGallery(config: Config, logger: Logger, metrics: Metrics): Pr
     dataDir: config.dataDir,
     embeddingKey: config.embeddingKey,
     logger,
-    modelId: layout.modelId,
-    dim: layout.dim,
     layout,
     hnsw: config.hnsw,
     policy: config.match,

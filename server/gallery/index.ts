@@ -7,12 +7,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from '../logger.js'
 import type { Metrics } from '../metrics.js'
-import {
-  normalizeParts,
-  primaryPart,
-  singleLayout,
-  type EmbeddingLayout,
-} from '../pipeline/embedding-layout.js'
+import { normalizeParts, primaryPart, type EmbeddingLayout } from '../pipeline/embedding-layout.js'
 import { decide, RERANK_DEPTH, searchDepth } from './decide.js'
 import { createIndexSet, loadSnapshot, type IndexParams, type IndexSet } from './hnsw-index.js'
 import { openStore, type GalleryStore } from './store.js'
@@ -35,16 +30,13 @@ export interface GalleryOptions {
   dataDir: string
   embeddingKey?: Buffer | undefined
   logger: Logger
-  /** Embedder model id (`<manifest id>@<sha256 prefix>`); faces of other models are not searched. */
-  modelId: string
-  /** Values per embedding. */
-  dim: number
   /**
-   * How embeddings are made of several models' parts (pipeline/embedding-layout.ts). With more
-   * than one part, indexes hold the first part and each search re-ranks its neighbours by the
-   * whole embedding read from the store. Default: one part of `dim` values.
+   * What embeddings are: their length, the model id faces are tagged with (faces of another id
+   * are not searched), and their parts (pipeline/embedding-layout.ts; `singleLayout` for one
+   * model). With more than one part, indexes hold the first part and each search re-ranks its
+   * neighbours by the whole embedding read from the store.
    */
-  layout?: EmbeddingLayout | undefined
+  layout: EmbeddingLayout
   hnsw: Omit<IndexParams, 'dim'>
   policy: DecisionPolicy
   orgPolicies?: Readonly<Record<string, { threshold?: number | undefined; margin?: number | undefined }>>
@@ -108,17 +100,14 @@ interface LabelRef {
 }
 
 export function createGallery(options: GalleryOptions): Gallery {
-  const { logger, modelId } = options
+  const { logger, layout } = options
+  const { modelId } = layout
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
   const snapshotDir = join(options.dataDir, 'index')
   const store = openStore({ dataDir: options.dataDir, embeddingKey: options.embeddingKey, logger })
-  const layout = options.layout ?? singleLayout(options.dim, modelId)
-  if (layout.dim !== options.dim) {
-    throw new RangeError(`gallery: layout has ${layout.dim} values, dim is ${options.dim}`)
-  }
   const fused = layout.parts.length > 1
   const searched = (embedding: Float32Array): Float32Array => primaryPart(embedding, layout)
-  const params: IndexParams = { dim: layout.parts[0]?.dim ?? options.dim, ...options.hnsw }
+  const params: IndexParams = { dim: layout.parts[0]?.dim ?? layout.dim, ...options.hnsw }
   const labels = new Map<number, LabelRef>()
   let staleFaces = 0
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { rmSync } from 'node:fs'
 import { test } from 'node:test'
 import { createGallery, type GalleryOptions } from '../../../server/gallery/index.js'
+import { singleLayout } from '../../../server/pipeline/embedding-layout.js'
 import { createMemoryLogger, tempDataDir } from '../../helpers/app.js'
 import { seededRandom } from '../../helpers/images.js'
 
@@ -26,8 +27,7 @@ function options(dataDir: string, overrides: Partial<GalleryOptions> = {}): Gall
   return {
     dataDir,
     logger: createMemoryLogger().logger,
-    modelId: 'model-a',
-    dim: 16,
+    layout: singleLayout(16, 'model-a'),
     hnsw: { M: 8, efConstruction: 50, ef: 32 },
     policy: { threshold: 0.9, margin: 0.02, topK: 3 },
     ...overrides,
@@ -47,7 +47,7 @@ test('faces of another embedder model are kept but never searched, and counted a
   first.close()
 
   const { logger, lines } = createMemoryLogger()
-  const second = createGallery(options(dataDir, { modelId: 'model-b', logger }))
+  const second = createGallery(options(dataDir, { layout: singleLayout(16, 'model-b'), logger }))
   t.after(() => {
     second.close()
   })
@@ -140,8 +140,6 @@ test('a fused gallery indexes the first part and ranks by the whole embedding', 
   }
   const gallery = createGallery(
     options(dataDir, {
-      modelId: layout.modelId,
-      dim: 32,
       layout,
       policy: { threshold: 0.5, margin: 0, topK: 3 },
     }),
