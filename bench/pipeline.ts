@@ -18,6 +18,7 @@ import * as ort from 'onnxruntime-node'
 import { createLogger } from '../server/logger.js'
 import { analyzeFrame, createFrameBuffers, type ModelRunner } from '../server/pipeline/analyze.js'
 import { buildFaceModels, type ModelRole } from '../server/pipeline/face-models.js'
+import { createOnnxRunner, SESSION_OPTIONS } from '../server/pipeline/onnx-runner.js'
 import {
   findModel,
   loadManifest,
@@ -42,12 +43,7 @@ const rounds = Number(values.rounds)
 const maxWorkers = Number(values['max-workers'])
 const limits = { maxPixels: 40_000_000, maxSide: 10_000 }
 // As the worker creates its sessions: the pool parallelises across frames, not inside one.
-const sessionOptions: ort.InferenceSession.SessionOptions = {
-  intraOpNumThreads: 1,
-  interOpNumThreads: 1,
-  executionMode: 'sequential',
-  graphOptimizationLevel: 'all',
-}
+const sessionOptions = SESSION_OPTIONS
 
 async function loadPhotos(): Promise<Uint8Array[]> {
   const root = join(values.faces, 'lfw-view1')
@@ -212,22 +208,9 @@ async function inProcessStages(photos: Uint8Array[], manifest: ModelManifest) {
   const inference: Record<Role, number> = { detector: 0, landmarks: 0, embedder: 0 }
   const runner = async (model: ManifestModel, role: ModelRole): Promise<ModelRunner> => {
     const bucket = BUCKET[role]
-    const session = await ort.InferenceSession.create(
-      await readVerifiedModel(DEFAULT_MODELS_DIR, model),
-      sessionOptions,
-    )
-    return async (feeds) => {
-      const inputs: Record<string, ort.Tensor> = {}
-      for (const [name, tensor] of Object.entries(feeds)) {
-        inputs[name] = new ort.Tensor('float32', tensor.data, [...tensor.dims])
-      }
-      const started = performance.now()
-      const results = await session.run(inputs)
-      inference[bucket] += performance.now() - started
-      return Object.fromEntries(
-        Object.entries(results).map(([name, t]) => [name, { data: t.data as Float32Array, dims: t.dims }]),
-      )
-    }
+    return createOnnxRunner(DEFAULT_MODELS_DIR, model, (ms) => {
+      inference[bucket] += ms
+    })
   }
   const { models } = await buildFaceModels(manifest, runner)
   const buffers = createFrameBuffers()
@@ -237,7 +220,7 @@ async function inProcessStages(photos: Uint8Array[], manifest: ModelManifest) {
     'decode (sharp)': [],
     'detect, outside ONNX Runtime (input tensor, decoding)': [],
     'landmarks, outside ONNX Runtime (crops, face picking)': [],
-    'align (dlib chip)': [],
+    'align (every embedder crop)': [],
     'embed, outside ONNX Runtime': [],
     'quality and the rest': [],
     'all work outside ONNX Runtime': [],
@@ -257,7 +240,7 @@ async function inProcessStages(photos: Uint8Array[], manifest: ModelManifest) {
       push('decode (sharp)', t.decodeMs)
       push('detect, outside ONNX Runtime (input tensor, decoding)', t.detectMs - inference.detector)
       push('landmarks, outside ONNX Runtime (crops, face picking)', t.landmarksMs - inference.landmarks)
-      push('align (dlib chip)', t.alignMs)
+      push('align (every embedder crop)', t.alignMs)
       push('embed, outside ONNX Runtime', t.embedMs - inference.embedder)
       push(
         'quality and the rest',

@@ -1,19 +1,12 @@
 /**
- * Pipeline worker entry: loads the ONNX models named by the manifest once, then analyzes the
- * images the pool sends. The only module that imports onnxruntime-node.
+ * Pipeline worker entry: loads the ONNX models named by the manifest once (sessions from
+ * onnx-runner.ts), then analyzes the images the pool sends.
  */
 import { workerData } from 'node:worker_threads'
-import * as ort from 'onnxruntime-node'
-import { FacewireError } from '../errors.js'
-import {
-  analyzeFrame,
-  createFrameBuffers,
-  type FaceModels,
-  type ModelRunner,
-  type TensorData,
-} from './analyze.js'
+import { analyzeFrame, createFrameBuffers, type FaceModels } from './analyze.js'
 import { buildFaceModels } from './face-models.js'
-import { loadManifest, readVerifiedModel, type ManifestModel } from './manifest.js'
+import { loadManifest } from './manifest.js'
+import { createOnnxRunner } from './onnx-runner.js'
 import type { AnalyzeOptions, FrameAnalysis, PipelineWorkerData } from './types.js'
 import { configureSharp } from './vision/index.js'
 import { serveTasks } from './worker-runtime.js'
@@ -22,42 +15,13 @@ const data = workerData as PipelineWorkerData
 /** ONNX Runtime time of the frame being analyzed (one frame at a time per worker). */
 const inference = { ms: 0 }
 
-async function createRunner(dir: string, model: ManifestModel): Promise<ModelRunner> {
-  const bytes = await readVerifiedModel(dir, model)
-  let session: ort.InferenceSession
-  try {
-    // One intra-op thread per worker: the pool parallelises across frames, not inside one.
-    session = await ort.InferenceSession.create(bytes, {
-      intraOpNumThreads: 1,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-    })
-  } catch (cause) {
-    throw new FacewireError('ERR_MODEL_INVALID', `onnxruntime cannot load ${model.file}`, {
-      cause,
-      details: { model: model.id },
-    })
-  }
-  return async (feeds) => {
-    const inputs: Record<string, ort.Tensor> = {}
-    for (const [name, tensor] of Object.entries(feeds)) {
-      inputs[name] = new ort.Tensor('float32', tensor.data, [...tensor.dims])
-    }
-    const started = performance.now()
-    const results = await session.run(inputs)
-    inference.ms += performance.now() - started
-    const out: Record<string, TensorData> = {}
-    for (const [name, tensor] of Object.entries(results)) {
-      out[name] = { data: tensor.data as Float32Array, dims: tensor.dims }
-    }
-    return out
-  }
-}
-
 /** Loads the models of the manifest's pipeline section. */
 export async function loadFaceModels(dir: string): Promise<{ models: FaceModels; ids: string[] }> {
-  return buildFaceModels(await loadManifest(dir), (model) => createRunner(dir, model))
+  return buildFaceModels(await loadManifest(dir), (model) =>
+    createOnnxRunner(dir, model, (ms) => {
+      inference.ms += ms
+    }),
+  )
 }
 
 serveTasks<AnalyzeOptions, FrameAnalysis>(async () => {
