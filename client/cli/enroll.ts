@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ApiError, createApiClient, imageTypeOf, type ApiClient } from '../api-client.js'
 import { createProgress, type Progress } from './progress.js'
+import { connectionOptions, tokenFrom } from './connection.js'
 
 const USAGE = `usage: facewire enroll DIR [--server URL] [--token TOKEN] [--concurrency N] [--json]
 
@@ -104,8 +105,7 @@ export async function runEnroll(args: string[], env: NodeJS.ProcessEnv = process
       args,
       allowPositionals: true,
       options: {
-        server: { type: 'string', default: env.FACEWIRE_URL ?? 'http://127.0.0.1:8080' },
-        token: { type: 'string' },
+        ...connectionOptions(env),
         concurrency: { type: 'string', default: '2' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
@@ -121,7 +121,7 @@ export async function runEnroll(args: string[], env: NodeJS.ProcessEnv = process
     return 0
   }
   const dir = positionals[0]
-  const token = values.token ?? env.FACEWIRE_TOKEN
+  const token = tokenFrom(values, env)
   const concurrency = Number(values.concurrency)
   if (dir === undefined || token === undefined || !Number.isInteger(concurrency) || concurrency < 1) {
     process.stderr.write(`facewire enroll: DIR and a token are required\n\n${USAGE}\n`)

@@ -12,6 +12,7 @@ import { MAX_CAMERA_LABEL_BYTES, type FrameHeader } from '../../server/streams/f
 import { imageTypeOf } from '../api-client.js'
 import { openDetectStream, UpgradeRefused, type Closed, type DetectStream } from '../stream-client.js'
 import { createProgress } from './progress.js'
+import { connectionOptions, tokenFrom } from './connection.js'
 
 const USAGE = `usage: facewire replay SOURCE [--server URL] [--token TOKEN] [--camera LABEL]
                        [--fps N | --max] [--streams N] [--loop K] [--json]
@@ -657,8 +658,7 @@ export async function runReplay(args: string[], env: NodeJS.ProcessEnv = process
       args,
       allowPositionals: true,
       options: {
-        server: { type: 'string', default: env.FACEWIRE_URL ?? 'http://127.0.0.1:8080' },
-        token: { type: 'string' },
+        ...connectionOptions(env),
         camera: { type: 'string' },
         fps: { type: 'string' },
         max: { type: 'boolean', default: false },
@@ -677,10 +677,9 @@ export async function runReplay(args: string[], env: NodeJS.ProcessEnv = process
     return 0
   }
   const sourcePath = positionals[0]
-  const token = values.token ?? env.FACEWIRE_TOKEN
+  const token = tokenFrom(values, env)
   if (sourcePath === undefined || positionals.length > 1) return usageError('one SOURCE is required')
-  if (token === undefined || token === '')
-    return usageError('a token is required (--token or $FACEWIRE_TOKEN)')
+  if (token === undefined) return usageError('a token is required (--token or $FACEWIRE_TOKEN)')
   let streamCount: number
   let loops: number
   let pace: Pace | undefined

@@ -1,0 +1,18 @@
+/** What every CLI command that talks to a server shares: where it is, and the token to use. */
+
+/** `parseArgs` options `--server URL` (default $FACEWIRE_URL or the local default) and `--token`. */
+export function connectionOptions(env: NodeJS.ProcessEnv) {
+  return {
+    server: { type: 'string', default: env['FACEWIRE_URL'] ?? 'http://127.0.0.1:8080' },
+    token: { type: 'string' },
+  } as const
+}
+
+/** `--token`, else $FACEWIRE_TOKEN; undefined when neither gives a non-empty token. */
+export function tokenFrom(
+  values: { token?: string | undefined },
+  env: NodeJS.ProcessEnv,
+): string | undefined {
+  const token = values.token ?? env['FACEWIRE_TOKEN']
+  return token === undefined || token === '' ? undefined : token
+}
