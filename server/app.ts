@@ -3,6 +3,7 @@ import { createApiRoutes } from './api/routes.js'
 import { createAuthenticator, type Authenticator } from './auth.js'
 import type { Config } from './config.js'
 import { FacewireError, toWireError } from './errors.js'
+import { loadCohort } from './gallery/calibration.js'
 import { createGallery, type Gallery } from './gallery/index.js'
 import type { Logger } from './logger.js'
 import { createMetrics, type Metrics } from './metrics.js'
@@ -266,6 +267,7 @@ async function openGallery(config: Config, logger: Logger, metrics: Metrics): Pr
     hnsw: config.hnsw,
     policy: config.match,
     orgPolicies: config.orgPolicies,
+    cohort: await loadCohort(modelsDir, layout.modelId, logger),
     metrics,
   })
 }

@@ -35,11 +35,20 @@ export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number]
 export const ORG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
 
 /**
- * Similarity at which the default embedders (dlib ResNet fused with faceres, 0.89/0.11) accept a
- * match: calibrated on LFW View 1 pairsDevTrain for a false-accept rate of 1e-3 (see
- * docs/models.md, "Open-set threshold"). Another embedder or fusion weight needs its own.
+ * Share of strangers an organization accepts being matched to someone enrolled (FPIR): each org's
+ * threshold follows from it for its gallery's size (server/gallery/calibration.ts, docs/models.md
+ * "Open-set policy").
  */
-export const DEFAULT_MATCH_THRESHOLD = 0.879
+export const DEFAULT_TARGET_FPIR = 0.002
+
+const LIVENESS_MODES = ['off', 'report', 'require'] as const
+
+/**
+ * Liveness score below which a face is not taken as live (docs/models.md, "Liveness"): 1.9% of
+ * LFW photos fall below it (funneled photos whose black borders look like a print's edge), none
+ * of the clean colour photos.
+ */
+export const DEFAULT_LIVENESS_THRESHOLD = 0.01
 
 /** Enrollment refuses faces below this quality score (docs/models.md, "Quality"). */
 export const DEFAULT_MIN_ENROLL_QUALITY = 0.3
@@ -82,7 +91,16 @@ const envSchema = z.object({
   FACEWIRE_HNSW_EF_CONSTRUCTION: count(2, 2000).default(200),
   FACEWIRE_HNSW_EF: count(1, 5000).default(512),
   FACEWIRE_SNAPSHOT_INTERVAL_MS: positiveMs.default(60_000),
-  FACEWIRE_MATCH_THRESHOLD: unit.default(DEFAULT_MATCH_THRESHOLD),
+  FACEWIRE_TARGET_FPIR: z.coerce
+    .number({ error: 'must be a number' })
+    .gt(0, 'must be above 0')
+    .max(0.5, 'must be at most 0.5')
+    .default(DEFAULT_TARGET_FPIR),
+  FACEWIRE_MATCH_THRESHOLD: unit.optional(),
+  FACEWIRE_LIVENESS: z
+    .enum(LIVENESS_MODES, { error: `must be one of ${LIVENESS_MODES.join(', ')}` })
+    .default('report'),
+  FACEWIRE_LIVENESS_THRESHOLD: unit.default(DEFAULT_LIVENESS_THRESHOLD),
   FACEWIRE_MATCH_MARGIN: unit.default(0.02),
   FACEWIRE_TOP_K: count(1, 50).default(5),
   FACEWIRE_ORG_POLICIES: z
@@ -98,8 +116,14 @@ const envSchema = z.object({
     .pipe(
       z.record(
         z.string().regex(ORG_PATTERN, 'organization ids must match ' + String(ORG_PATTERN)),
-        z.strictObject({ threshold: unit.optional(), margin: unit.optional() }),
-        { error: 'must be a JSON object {"org": {"threshold": 0.9, "margin": 0.02}}' },
+        z.strictObject({
+          targetFpir: z.number().gt(0).max(0.5).optional(),
+          threshold: unit.optional(),
+          margin: unit.optional(),
+          liveness: z.enum(LIVENESS_MODES).optional(),
+          livenessThreshold: unit.optional(),
+        }),
+        { error: 'must be a JSON object {"org": {"targetFpir": 0.001, "margin": 0.02}}' },
       ),
     )
     .optional(),
@@ -154,10 +178,29 @@ export interface Config {
   readonly hnsw: { readonly M: number; readonly efConstruction: number; readonly ef: number }
   /** How often the index snapshot is rewritten when the gallery changed. */
   readonly snapshotIntervalMs: number
-  /** Open-set decision policy; `orgPolicies` overrides threshold/margin per organization. */
-  readonly match: { readonly threshold: number; readonly margin: number; readonly topK: number }
+  /**
+   * Open-set decision policy: the target FPIR each org's threshold is derived from, or a fixed
+   * threshold when configured; `orgPolicies` overrides them per organization.
+   */
+  readonly match: {
+    readonly targetFpir: number
+    readonly threshold: number | undefined
+    readonly margin: number
+    readonly topK: number
+    /** What is done with the liveness score (`report`: shown; `require`: a match needs it). */
+    readonly liveness: { readonly mode: (typeof LIVENESS_MODES)[number]; readonly threshold: number }
+  }
   readonly orgPolicies: Readonly<
-    Record<string, { threshold?: number | undefined; margin?: number | undefined }>
+    Record<
+      string,
+      {
+        targetFpir?: number | undefined
+        threshold?: number | undefined
+        margin?: number | undefined
+        liveness?: (typeof LIVENESS_MODES)[number] | undefined
+        livenessThreshold?: number | undefined
+      }
+    >
   >
   readonly minEnrollQuality: number
   /** REST requests per second per organization. */
@@ -253,9 +296,11 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     }),
     snapshotIntervalMs: e.FACEWIRE_SNAPSHOT_INTERVAL_MS,
     match: Object.freeze({
+      targetFpir: e.FACEWIRE_TARGET_FPIR,
       threshold: e.FACEWIRE_MATCH_THRESHOLD,
       margin: e.FACEWIRE_MATCH_MARGIN,
       topK: e.FACEWIRE_TOP_K,
+      liveness: Object.freeze({ mode: e.FACEWIRE_LIVENESS, threshold: e.FACEWIRE_LIVENESS_THRESHOLD }),
     }),
     orgPolicies: Object.freeze(e.FACEWIRE_ORG_POLICIES ?? {}),
     minEnrollQuality: e.FACEWIRE_MIN_ENROLL_QUALITY,

@@ -2,9 +2,9 @@
  * Shapes on the wire (REST bodies, and WebSocket messages later), shared with the CLI and the
  * browser client through `import type`. docs/api.md and docs/protocol.md describe them.
  */
-import type { Candidate, Decision, Metadata } from './gallery/types.js'
+import type { Candidate, Decision, Metadata, PolicyBasis } from './gallery/types.js'
 
-export type { Candidate, Decision, DecisionStatus, IdentityRef } from './gallery/types.js'
+export type { Candidate, Decision, DecisionStatus, IdentityRef, PolicyBasis } from './gallery/types.js'
 
 export interface WireBox {
   x: number
@@ -29,6 +29,14 @@ export interface FaceResult {
   decision: Decision
   /** Best identities first, at most `topK`. */
   candidates: Candidate[]
+  /**
+   * Passive liveness (absent when the org's liveness mode is `off`): the real-face score in
+   * [0, 1] (on streams, the mean over the track's last frames) and whether it passes the org's
+   * threshold.
+   */
+  liveness?: { score: number; live: boolean }
+  /** Eye openness in [0, 1] (mean of both eyes) and whether the eyes look closed: ask for a blink. */
+  eyes?: { open: number; closed: boolean }
 }
 
 export interface RecognizeTimings {
@@ -38,8 +46,29 @@ export interface RecognizeTimings {
   landmarksMs: number
   alignMs: number
   embedMs: number
+  livenessMs: number
   searchMs: number
   totalMs: number
+}
+
+/** GET /api/v1/policy: how the organization decides, for its gallery as it is now. */
+export interface PolicyResponse {
+  /** Share of strangers the org accepts being matched to someone enrolled. */
+  targetFpir: number
+  /** The similarity a match needs, derived from targetFpir for this gallery size. */
+  threshold: number
+  margin: number
+  topK: number
+  basis: PolicyBasis
+  /** Identities the threshold was derived for. */
+  identities: number
+  /** Impostor scores of the org's own gallery computed (none below 20 identities). */
+  galleryPairs: number
+  /** The threshold each source gives for this size; the higher one is used. */
+  cohortThreshold?: number
+  galleryThreshold?: number
+  /** The embedding layout decisions are made with. */
+  modelId: string
 }
 
 export interface RecognizeResponse {
@@ -102,7 +131,8 @@ export interface StreamHello {
   /** What the server can sustain now for this connection (pool capacity / open streams). */
   suggestedFps: number
   models: string[]
-  thresholds: { match: number; margin: number }
+  /** The org's policy when the stream opened (GET /api/v1/policy has the current one). */
+  thresholds: { match: number; margin: number; targetFpir: number }
   track: { windowFrames: number; switchFrames: number }
   /** Epoch ms when the token expires and the stream is closed with 4401. */
   tokenExpiresAt: number

@@ -1,5 +1,5 @@
 /** One image -> faces with open-set decisions: the step REST `recognize` and streams share. */
-import type { Gallery } from './gallery/index.js'
+import type { Decision, Gallery, OrgPolicy } from './gallery/index.js'
 import type { AnalyzedFace, FrameAnalysis, Pipeline } from './pipeline/index.js'
 import type { FaceResult, RecognizeResponse, WireBox, WirePoint } from './protocol.js'
 
@@ -20,18 +20,48 @@ export function toWireLandmarks(face: AnalyzedFace): WirePoint[] {
   return face.landmarks.map((point) => ({ x: round1(point.x), y: round1(point.y) }))
 }
 
-/** The one face object of REST and stream answers, from an analyzed face and its decision. */
+/** Eye-open score below which a face's eyes count as closed (docs/models.md, "Liveness"). */
+export const EYES_CLOSED_BELOW = 0.2
+
+/**
+ * The one face object of REST and stream answers, from an analyzed face and its decision.
+ * `liveness` is the score to show (a track's fused one on streams) and the org's setting; with
+ * mode `off` no liveness is shown.
+ */
 export function toFaceResult(
   face: AnalyzedFace,
   recognition: { decision: FaceResult['decision']; candidates: FaceResult['candidates'] },
+  liveness?: { score: number | undefined; policy: OrgPolicy['liveness'] },
 ): FaceResult {
-  return {
+  const result: FaceResult = {
     box: toWireBox(face),
     landmarks: toWireLandmarks(face),
     quality: round4(face.quality.score),
     decision: recognition.decision,
     candidates: recognition.candidates,
   }
+  if (liveness !== undefined && liveness.policy.mode !== 'off' && liveness.score !== undefined) {
+    result.liveness = { score: round4(liveness.score), live: liveness.score >= liveness.policy.threshold }
+  }
+  if (liveness !== undefined && liveness.policy.mode !== 'off' && face.eyesOpen !== undefined) {
+    result.eyes = { open: round4(face.eyesOpen), closed: face.eyesOpen < EYES_CLOSED_BELOW }
+  }
+  return result
+}
+
+/**
+ * With liveness `require`, a match whose face (or track) is not live, or was not scored, becomes
+ * `uncertain` with reason `liveness`: the identity is kept so a kiosk can say "blink" or "move
+ * closer" to the right person, but no match event is published.
+ */
+export function requireLiveness<T extends { decision: Decision }>(
+  recognition: T,
+  score: number | undefined,
+  policy: OrgPolicy['liveness'],
+): T {
+  if (policy.mode !== 'require' || recognition.decision.status !== 'match') return recognition
+  if (score !== undefined && score >= policy.threshold) return recognition
+  return { ...recognition, decision: { ...recognition.decision, status: 'uncertain', reason: 'liveness' } }
 }
 
 /** Searches the organization's gallery for every analyzed face. */
@@ -41,7 +71,13 @@ export function decideFaces(
   analysis: FrameAnalysis,
 ): { faces: FaceResult[]; searchMs: number } {
   const started = performance.now()
-  const faces = analysis.faces.map((face) => toFaceResult(face, gallery.recognize(org, face.embedding)))
+  const policy = gallery.policyFor(org).liveness
+  const faces = analysis.faces.map((face) =>
+    toFaceResult(face, requireLiveness(gallery.recognize(org, face.embedding), face.liveness, policy), {
+      score: face.liveness,
+      policy,
+    }),
+  )
   return { faces, searchMs: performance.now() - started }
 }
 
@@ -58,7 +94,11 @@ export async function recognizeImage(
   options: RecognizeOptions,
 ): Promise<RecognizeResponse> {
   const started = performance.now()
-  const analysis = await pipeline.analyze(bytes, { mode: 'all', maxFaces: options.maxFaces })
+  const analysis = await pipeline.analyze(bytes, {
+    mode: 'all',
+    maxFaces: options.maxFaces,
+    liveness: gallery.policyFor(org).liveness.mode !== 'off',
+  })
   const { faces, searchMs } = decideFaces(gallery, org, analysis)
   const t = analysis.timings
   return {
@@ -72,6 +112,7 @@ export async function recognizeImage(
       landmarksMs: round1(t.landmarksMs),
       alignMs: round1(t.alignMs),
       embedMs: round1(t.embedMs),
+      livenessMs: round1(t.livenessMs),
       searchMs: round1(searchMs),
       totalMs: round1(performance.now() - started),
     },

@@ -78,7 +78,7 @@ function imageKey(member: LfwPair['a']): string {
   return `${member.name}/${member.index}.jpg`
 }
 
-async function embedAll(
+export async function embedAll(
   pipeline: Pipeline,
   root: string,
   keys: string[],
@@ -328,6 +328,8 @@ function formatReport(report: EvalReport): string {
 }
 
 export async function runEval(args: string[]): Promise<number> {
+  if (args[0] === 'openset') return (await import('./eval-openset.js')).runEvalOpenSet(args.slice(1))
+  if (args[0] === 'cohort') return (await import('./eval-cohort.js')).runEvalCohort(args.slice(1))
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,

@@ -12,9 +12,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import * as ort from 'onnxruntime-node'
 import { convertGraphDetailed } from './convert.js'
+import { facepluginPackageDir } from './faceplugin.js'
 import { defaultPipeline, packageRoot, recipes } from './recipes.js'
-import type { Manifest, ManifestEntry, ModelRecipe } from './types.js'
+import type { Manifest, ManifestEntry, ModelRecipe, TensorSpec } from './types.js'
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 
@@ -22,18 +24,87 @@ export function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex')
 }
 
-/** Convert one recipe; returns the manifest entry and the model bytes. */
+/** Opset of the default ONNX domain, read from a model's top-level `opset_import` fields. */
+export function readOpset(bytes: Uint8Array): number {
+  let pos = 0
+  const varint = (): number => {
+    let value = 0
+    let shift = 1
+    for (;;) {
+      const byte = bytes[pos++]
+      if (byte === undefined) throw new Error('truncated ONNX file')
+      value += (byte & 0x7f) * shift
+      if (byte < 0x80) return value
+      shift *= 128
+    }
+  }
+  let opset: number | undefined
+  while (pos < bytes.length) {
+    const key = varint()
+    const field = Math.floor(key / 8)
+    const wire = key % 8
+    if (wire === 0) varint()
+    else if (wire === 1) pos += 8
+    else if (wire === 5) pos += 4
+    else if (wire === 2) {
+      const length = varint()
+      const end = pos + length
+      if (field === 8) {
+        // OperatorSetIdProto { domain = 1; version = 2 }
+        let domain = ''
+        let version = 0
+        while (pos < end) {
+          const inner = varint()
+          if (inner === 10) {
+            const n = varint()
+            domain = Buffer.from(bytes.subarray(pos, pos + n)).toString('utf8')
+            pos += n
+          } else if (inner === 16) version = varint()
+          else throw new Error('unexpected field in opset_import')
+        }
+        if (domain === '' || domain === 'ai.onnx') opset = version
+      }
+      pos = end
+    } else throw new Error(`unsupported protobuf wire type ${wire}`)
+  }
+  if (opset === undefined) throw new Error('ONNX file has no default-domain opset_import')
+  return opset
+}
+
+/** Inputs and outputs of an ONNX file as onnxruntime sees them. */
+async function readIo(bytes: Uint8Array): Promise<{ inputs: TensorSpec[]; outputs: TensorSpec[] }> {
+  const session = await ort.InferenceSession.create(bytes)
+  try {
+    const spec = (meta: ort.InferenceSession.ValueMetadata): TensorSpec => {
+      if (!meta.isTensor || meta.type !== 'float32') throw new Error(`${meta.name}: not a float32 tensor`)
+      return { name: meta.name, dtype: 'float32', shape: [...meta.shape] }
+    }
+    return { inputs: session.inputMetadata.map(spec), outputs: session.outputMetadata.map(spec) }
+  } finally {
+    await session.release()
+  }
+}
+
+/** Convert (or copy) one recipe; returns the manifest entry and the model bytes. */
 export async function buildRecipe(recipe: ModelRecipe): Promise<{ entry: ManifestEntry; bytes: Uint8Array }> {
-  const { graph, options } = await recipe.build()
-  const result = convertGraphDetailed(graph, {
-    graphName: recipe.id,
-    docString: recipe.description,
-    ...options,
-  })
-  const root = packageRoot(recipe.source.package)
-  const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { version: string }
+  const built = await recipe.build()
+  const result =
+    'onnx' in built
+      ? { bytes: built.onnx, opset: readOpset(built.onnx), ...(await readIo(built.onnx)) }
+      : convertGraphDetailed(built.graph, {
+          graphName: recipe.id,
+          docString: recipe.description,
+          ...built.options,
+        })
+  const { tarball } = recipe.source
+  const root = tarball === undefined ? packageRoot(recipe.source.package) : undefined
+  const version =
+    root === undefined
+      ? (tarball?.version ?? '')
+      : (JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { version: string }).version
+  const dir = root ?? (await facepluginPackageDir(recipe.source.files))
   const files = await Promise.all(
-    recipe.source.files.map(async (f) => ({ path: f, sha256: sha256(await readFile(path.join(root, f))) })),
+    recipe.source.files.map(async (f) => ({ path: f, sha256: sha256(await readFile(path.join(dir, f))) })),
   )
   const entry: ManifestEntry = {
     id: recipe.id,
@@ -44,11 +115,13 @@ export async function buildRecipe(recipe: ModelRecipe): Promise<{ entry: Manifes
     opset: result.opset,
     source: {
       package: recipe.source.package,
-      version: pkg.version,
+      version,
       ...(recipe.source.origin !== undefined ? { origin: recipe.source.origin } : {}),
+      ...(tarball !== undefined ? { integrity: tarball.integrity } : {}),
       files,
     },
     license: recipe.license,
+    ...(recipe.provenance !== undefined ? { provenance: recipe.provenance } : {}),
     inputs: result.inputs,
     outputs: result.outputs,
     preprocessing: recipe.preprocessing,

@@ -5,8 +5,16 @@
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { faceApiRecipes } from './faceapi/index.js'
+import { facepluginRecipes } from './faceplugin.js'
 import { loadTfjsGraphModel } from './tfjs-graph.js'
-import type { Alignment, ConvertOptions, ModelRecipe, PipelineSpec, Preprocessing } from './types.js'
+import type {
+  Alignment,
+  ConvertOptions,
+  ModelRecipe,
+  PipelineSpec,
+  Preprocessing,
+  TfjsGraph,
+} from './types.js'
 
 const require = createRequire(import.meta.url)
 
@@ -22,6 +30,7 @@ export interface HumanRecipe extends ModelRecipe {
   /** Absolute path of the TFJS model.json (used by the parity check). */
   modelJsonPath: string
   options: ConvertOptions
+  build(): Promise<{ graph: TfjsGraph; options: ConvertOptions }>
 }
 
 function human(
@@ -169,14 +178,17 @@ export const humanRecipes: HumanRecipe[] = [
 ]
 
 /** All recipes the build converts. */
-export const recipes: ModelRecipe[] = [...humanRecipes, ...faceApiRecipes]
+export const recipes: ModelRecipe[] = [...humanRecipes, ...faceApiRecipes, ...facepluginRecipes]
 
 /** Models the face pipeline uses per stage (written as `pipeline` into models/manifest.json). */
 export const defaultPipeline: PipelineSpec = {
   detector: 'faceapi-tiny-face-detector',
+  smallDetector: 'faceapi-tiny-face-detector-224',
   fallbackDetector: 'faceapi-ssd-mobilenetv1',
   landmarks: 'faceapi-landmark68',
-  embedder: 'faceapi-face-recognition',
-  // Score fusion with faceres (weight chosen on LFW View 1 pairsDevTrain; docs/models.md).
-  secondaryEmbedder: { model: 'faceres', weight: 0.11 },
+  // Chosen on the open-set protocol (docs/models.md): fusing dlib's ResNet in added nothing at 300
+  // enrolled people and cost ~9 ms a face.
+  embedder: 'faceplugin-feature',
+  liveness: 'faceplugin-liveness',
+  eyes: 'faceplugin-eye',
 }

@@ -226,16 +226,24 @@ export interface RecipeSource {
   files: string[]
   /** Upstream origin of the weights (informational). */
   origin?: string
+  /** Files come from this npm tarball (`npm pack`), checked against npm's integrity string. */
+  tarball?: { version: string; integrity: string }
 }
 
-/** What a recipe's build produces. */
-export interface RecipeBuildResult {
-  graph: TfjsGraph
-  options?: ConvertOptions
-}
+/**
+ * What a recipe's build produces: a TFJS graph for the converter, or an ONNX file taken as it is
+ * (its inputs, outputs and opset are read from the file).
+ */
+export type RecipeBuildResult = { graph: TfjsGraph; options?: ConvertOptions } | { onnx: Uint8Array }
 
 /** How a face crop must be aligned before it is fed to an embedder. */
 export interface Alignment {
+  /**
+   * `arcface`: the five points (eye centres, nose tip, mouth corners) fitted by least squares onto
+   * the ArcFace 5-point template at the input's size (insightface's `norm_crop`), instead of a
+   * framing on dlib's mean face.
+   */
+  template?: 'arcface'
   /** Margin added around dlib's mean face (which spans the unit square), as a fraction of its size. */
   padding?: number
   /** Or: the crop is the square of this side (in mean-face units) centred at `center`. */
@@ -251,6 +259,8 @@ export interface ModelRecipe {
   /** Short description of what the model does. */
   description: string
   license: string
+  /** What is and is not known of where the weights come from (copied into the manifest). */
+  provenance?: string
   source: RecipeSource
   preprocessing: Preprocessing
   /** Face alignment the model expects (embedders); copied into the manifest entry. */
@@ -266,8 +276,17 @@ export interface ManifestEntry {
   sha256: string
   bytes: number
   opset: number
-  source: { package: string; version: string; origin?: string; files: { path: string; sha256: string }[] }
+  source: {
+    package: string
+    version: string
+    origin?: string
+    /** npm's integrity of the package tarball, where the build takes files from a packed tarball. */
+    integrity?: string
+    files: { path: string; sha256: string }[]
+  }
   license: string
+  /** What is and is not known of where the weights come from. */
+  provenance?: string
   inputs: TensorSpec[]
   outputs: TensorSpec[]
   preprocessing: Preprocessing
@@ -277,11 +296,16 @@ export interface ManifestEntry {
 /** Which manifest models the face pipeline uses for each stage (values are model ids). */
 export interface PipelineSpec {
   detector: string
+  /** The detector at a smaller input, for small frames of streams. */
+  smallDetector?: string
   fallbackDetector: string
   landmarks: string
   embedder: string
   /** A second embedder whose cosine is fused with the first's at this weight. */
   secondaryEmbedder?: { model: string; weight: number }
+  /** Passive liveness and eye-state models, run when a frame asks for them. */
+  liveness?: string
+  eyes?: string
 }
 
 export interface Manifest {

@@ -158,6 +158,50 @@ export const OPENAPI_DOCUMENT = {
         responses: { '204': { description: 'Deleted' }, '404': errorResponse('ERR_NOT_FOUND'), ...common },
       },
     },
+    '/policy': {
+      get: {
+        summary: "The organization's open-set decision policy for its current gallery (scope detect)",
+        responses: {
+          '200': {
+            description:
+              'The target stranger pass rate (FPIR), the threshold derived from it for the gallery size, and what it rests on',
+            content: json({
+              type: 'object',
+              required: [
+                'targetFpir',
+                'threshold',
+                'margin',
+                'topK',
+                'basis',
+                'identities',
+                'galleryPairs',
+                'modelId',
+              ],
+              properties: {
+                targetFpir: { type: 'number' },
+                threshold: { type: 'number' },
+                margin: { type: 'number' },
+                topK: { type: 'integer' },
+                basis: { type: 'string', enum: ['fixed', 'cohort', 'gallery'] },
+                identities: { type: 'integer' },
+                galleryPairs: { type: 'integer' },
+                cohortThreshold: {
+                  type: 'number',
+                  description: 'what the models cohort gives for this size',
+                },
+                galleryThreshold: {
+                  type: 'number',
+                  description:
+                    "what the org's own impostor scores give (from 20 identities); the higher one is used",
+                },
+                modelId: { type: 'string' },
+              },
+            }),
+          },
+          ...common,
+        },
+      },
+    },
     '/audit': {
       get: {
         summary: "The organization's audit log, oldest first (scope admin)",
@@ -315,12 +359,17 @@ export const OPENAPI_DOCUMENT = {
           quality: { type: 'number', minimum: 0, maximum: 1 },
           decision: {
             type: 'object',
-            required: ['status', 'similarity', 'margin'],
+            required: ['status', 'similarity', 'margin', 'threshold'],
             properties: {
               status: { type: 'string', enum: ['match', 'uncertain', 'unknown'] },
               identity: identityRef,
               similarity: { type: 'number' },
               margin: { type: 'number' },
+              threshold: {
+                type: 'number',
+                description:
+                  "The org's threshold this decision was taken at (GET /policy says what it rests on)",
+              },
             },
           },
           candidates: {

@@ -9,7 +9,7 @@ import { FacewireError, toWireError } from '../errors.js'
 import type { Face, Gallery, Identity } from '../gallery/index.js'
 import type { Logger } from '../logger.js'
 import type { AnalyzedFace, Pipeline } from '../pipeline/index.js'
-import type { EnrollResponse, FaceBody, IdentityBody, ListResponse } from '../protocol.js'
+import type { EnrollResponse, FaceBody, IdentityBody, ListResponse, PolicyResponse } from '../protocol.js'
 import { recognizeImage, round4, toWireBox, toWireLandmarks } from '../recognize.js'
 import {
   jsonReply,
@@ -276,6 +276,24 @@ export function createApiRoutes(options: ApiOptions): Route[] {
       gallery.store.checkpoint()
       logger.info({ org: principal.org, faceId: face.id }, 'gallery.face_deleted')
       return { status: 204 }
+    }),
+    route('GET', '/policy', 'detect', (_request, principal, gallery) => {
+      const policy = gallery.policyFor(principal.org)
+      const body: PolicyResponse = {
+        targetFpir: policy.targetFpir,
+        threshold: round4(policy.threshold),
+        margin: policy.margin,
+        topK: policy.topK,
+        basis: policy.basis,
+        identities: policy.identities,
+        galleryPairs: policy.galleryPairs,
+        ...(policy.cohortThreshold === undefined ? {} : { cohortThreshold: round4(policy.cohortThreshold) }),
+        ...(policy.galleryThreshold === undefined
+          ? {}
+          : { galleryThreshold: round4(policy.galleryThreshold) }),
+        modelId: gallery.modelId,
+      }
+      return jsonReply(200, body)
     }),
     route('GET', '/audit', 'admin', (request, principal, gallery) => {
       const query = Object.fromEntries(request.query)

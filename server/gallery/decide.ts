@@ -61,14 +61,18 @@ export function decide(
     .sort((a, b) => b.similarity - a.similarity || (a.identity.id < b.identity.id ? -1 : 1))
   const first = ranked[0]
   if (first === undefined) {
-    return { decision: { status: 'unknown', similarity: 0, margin: 0 }, candidates: [] }
+    return {
+      decision: { status: 'unknown', similarity: 0, margin: 0, threshold: policy.threshold },
+      candidates: [],
+    }
   }
   const second = ranked[1]
   const similarity = first.similarity
   const margin = second === undefined ? similarity : roundScore(similarity - second.similarity)
   const candidates = ranked.slice(0, Math.max(0, policy.topK))
-  if (similarity < policy.threshold)
-    return { decision: { status: 'unknown', similarity, margin }, candidates }
+  const threshold = roundScore(policy.threshold)
+  if (similarity < threshold)
+    return { decision: { status: 'unknown', similarity, margin, threshold }, candidates }
   const status = margin >= policy.margin ? 'match' : 'uncertain'
-  return { decision: { status, identity: first.identity, similarity, margin }, candidates }
+  return { decision: { status, identity: first.identity, similarity, margin, threshold }, candidates }
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import type { Logger } from '../logger.js'
 import type { Metrics } from '../metrics.js'
 import { normalizeParts, primaryPart, type EmbeddingLayout } from '../pipeline/embedding-layout.js'
+import { fitImpostorModel, galleryImpostorScores, thresholdFor, type ImpostorModel } from './calibration.js'
 import { decide, RERANK_DEPTH, searchDepth } from './decide.js'
 import { createIndexSet, loadSnapshot, type IndexParams, type IndexSet } from './hnsw-index.js'
 import { openStore, type GalleryStore } from './store.js'
@@ -15,11 +16,13 @@ import type {
   Actor,
   Candidate,
   Decision,
-  DecisionPolicy,
   Face,
   Identity,
   IdentityRef,
   Neighbour,
+  LivenessMode,
+  NewIdentity,
+  OrgPolicy,
   StoredEmbedding,
 } from './types.js'
 
@@ -38,8 +41,14 @@ export interface GalleryOptions {
    */
   layout: EmbeddingLayout
   hnsw: Omit<IndexParams, 'dim'>
-  policy: DecisionPolicy
-  orgPolicies?: Readonly<Record<string, { threshold?: number | undefined; margin?: number | undefined }>>
+  /**
+   * The default policy: a target FPIR from which each org's threshold follows for its gallery
+   * size (calibration.ts), or a fixed `threshold` when one is configured.
+   */
+  policy: PolicyOptions
+  orgPolicies?: Readonly<Record<string, OrgPolicyOverride>>
+  /** Impostor scores of the models' calibration cohort (models/cohort.json), for small galleries. */
+  cohort?: ImpostorModel | undefined
   metrics?: Pick<Metrics, 'gallerySearchSeconds' | 'galleryChanges'> | undefined
 }
 
@@ -55,6 +64,28 @@ export interface GalleryStats {
   snapshotSeq: number
 }
 
+export interface PolicyOptions {
+  targetFpir: number
+  /** A fixed threshold instead of the calibrated one. */
+  threshold?: number | undefined
+  margin: number
+  topK: number
+  liveness?: { mode: LivenessMode; threshold: number } | undefined
+}
+
+export interface OrgPolicyOverride {
+  targetFpir?: number | undefined
+  threshold?: number | undefined
+  margin?: number | undefined
+  liveness?: LivenessMode | undefined
+  livenessThreshold?: number | undefined
+}
+
+/** Impostor scores computed per calibration at most (sampled beyond). */
+export const MAX_CALIBRATION_PAIRS = 200_000
+/** Fewest identities for the gallery's own scores to count at all. */
+export const MIN_CALIBRATION_IDENTITIES = 20
+
 export interface Recognition {
   decision: Decision
   candidates: Candidate[]
@@ -62,6 +93,7 @@ export interface Recognition {
 
 export interface Gallery {
   readonly store: GalleryStore
+  createIdentity(org: string, input: NewIdentity, actor: Actor): Identity
   readonly modelId: string
   /** How the indexes were brought up: from a snapshot (plus replayed changes) or rebuilt. */
   readonly loadedFrom: 'snapshot' | 'rebuild'
@@ -80,12 +112,20 @@ export interface Gallery {
   /** Whether a stored face is searchable (embedded by the current model). */
   isCurrent(face: Face): boolean
   recognize(org: string, embedding: Float32Array): Recognition
-  policyFor(org: string): DecisionPolicy
+  /** The org's policy for its current gallery (re-derived as the gallery grows or shrinks). */
+  policyFor(org: string): OrgPolicy
   stats(): GalleryStats
   /** Writes the index snapshot if the store moved since the last one. */
   snapshot(): boolean
   /** Snapshots and closes the store. */
   close(): void
+}
+
+/** The mean of an identity's embeddings, part-normalised: what it is scored by. */
+export function meanTemplate(embeddings: readonly Float32Array[], layout: EmbeddingLayout): Float32Array {
+  const sum = new Float32Array(layout.dim)
+  for (const e of embeddings) for (let i = 0; i < sum.length; i++) sum[i] = (sum[i] ?? 0) + (e[i] ?? 0)
+  return normalizeParts(sum, layout)
 }
 
 function dot(a: Float32Array, b: Float32Array): number {
@@ -109,6 +149,37 @@ export function createGallery(options: GalleryOptions): Gallery {
   const searched = (embedding: Float32Array): Float32Array => primaryPart(embedding, layout)
   const params: IndexParams = { dim: layout.parts[0]?.dim ?? layout.dim, ...options.hnsw }
   const labels = new Map<number, LabelRef>()
+  /** Labels of each identity's searchable faces, by `org/identityId`. */
+  const members = new Map<string, Set<number>>()
+  /** Templates (mean of the identity's embeddings, part-normalised), filled on first use. */
+  const templates = new Map<string, Float32Array>()
+  /** Identities with at least one searchable face, per org. */
+  const identityCounts = new Map<string, number>()
+  const memberKey = (org: string, identityId: string): string => `${org}/${identityId}`
+  const track = (label: number, ref: LabelRef): void => {
+    labels.set(label, ref)
+    const key = memberKey(ref.org, ref.identityId)
+    let set = members.get(key)
+    if (set === undefined) {
+      members.set(key, (set = new Set()))
+      identityCounts.set(ref.org, (identityCounts.get(ref.org) ?? 0) + 1)
+    }
+    set.add(label)
+    templates.delete(key)
+  }
+  const untrack = (label: number): void => {
+    const ref = labels.get(label)
+    labels.delete(label)
+    if (ref === undefined) return
+    const key = memberKey(ref.org, ref.identityId)
+    const set = members.get(key)
+    set?.delete(label)
+    if (set?.size === 0) {
+      members.delete(key)
+      identityCounts.set(ref.org, (identityCounts.get(ref.org) ?? 1) - 1)
+    }
+    templates.delete(key)
+  }
   let staleFaces = 0
 
   const index = (set: IndexSet, face: StoredEmbedding): void => {
@@ -117,12 +188,15 @@ export function createGallery(options: GalleryOptions): Gallery {
       return
     }
     set.forOrg(face.org).add(face.label, searched(face.embedding))
-    labels.set(face.label, { org: face.org, identityId: face.identityId })
+    track(face.label, { org: face.org, identityId: face.identityId })
   }
 
   const rebuild = (): IndexSet => {
     const set = createIndexSet(params)
     labels.clear()
+    members.clear()
+    templates.clear()
+    identityCounts.clear()
     staleFaces = 0
     for (const face of store.embeddings()) index(set, face)
     return set
@@ -145,7 +219,7 @@ export function createGallery(options: GalleryOptions): Gallery {
         staleFaces++
         set.get(ref.org)?.remove(ref.label)
       } else {
-        labels.set(ref.label, { org: ref.org, identityId: ref.identityId })
+        track(ref.label, { org: ref.org, identityId: ref.identityId })
       }
     }
     let replayed = 0
@@ -185,14 +259,121 @@ export function createGallery(options: GalleryOptions): Gallery {
     'gallery.ready',
   )
 
-  const policyFor = (org: string): DecisionPolicy => {
-    const override = options.orgPolicies?.[org]
-    if (override === undefined) return options.policy
-    return {
-      ...options.policy,
-      threshold: override.threshold ?? options.policy.threshold,
-      margin: override.margin ?? options.policy.margin,
+  /**
+   * Per org: the impostor model fitted on its own gallery and the size it was fitted at (undefined
+   * below MIN_CALIBRATION_IDENTITIES). Refitted when the gallery has changed by more than 5% (or 2)
+   * since: a fit costs up to MAX_CALIBRATION_PAIRS dot products. Thresholds are derived from the
+   * models on every call, for the current size.
+   */
+  const galleryModels = new Map<
+    string,
+    { identities: number; faces: number; model: ImpostorModel | undefined }
+  >()
+
+  /** The org's templates and faces, read from the store (calibration only). */
+  const orgFaces = (
+    org: string,
+  ): { faces: { identity: number; embedding: Float32Array }[]; templates: Float32Array[] } => {
+    const byIdentity = new Map<string, Float32Array[]>()
+    for (const face of store.embeddings(org)) {
+      if (face.modelId !== modelId || !labels.has(face.label)) continue
+      const list = byIdentity.get(face.identityId)
+      if (list === undefined) byIdentity.set(face.identityId, [face.embedding])
+      else list.push(face.embedding)
     }
+    const faces: { identity: number; embedding: Float32Array }[] = []
+    const list: Float32Array[] = []
+    for (const embeddings of byIdentity.values()) {
+      for (const embedding of embeddings) faces.push({ identity: list.length, embedding })
+      list.push(meanTemplate(embeddings, layout))
+    }
+    return { faces, templates: list }
+  }
+
+  const orgSize = (org: string): { identities: number; faces: number } => ({
+    identities: identityCounts.get(org) ?? 0,
+    faces: set.get(org)?.size ?? 0,
+  })
+
+  const galleryModelFor = (
+    org: string,
+    size: { identities: number; faces: number },
+  ): ImpostorModel | undefined => {
+    const cached = galleryModels.get(org)
+    const moved = (a: number, b: number): boolean => Math.abs(a - b) > Math.max(2, 0.05 * b)
+    if (
+      cached !== undefined &&
+      !moved(size.identities, cached.identities) &&
+      !moved(size.faces, cached.faces)
+    ) {
+      return cached.model
+    }
+    let model: ImpostorModel | undefined
+    if (size.identities >= MIN_CALIBRATION_IDENTITIES) {
+      const begun = performance.now()
+      const { faces, templates: list } = orgFaces(org)
+      model = fitImpostorModel(galleryImpostorScores(faces, list, MAX_CALIBRATION_PAIRS))
+      logger.info(
+        { org, identities: size.identities, pairs: model.pairs, ms: Math.round(performance.now() - begun) },
+        'gallery.calibrated',
+      )
+    }
+    galleryModels.set(org, { ...size, model })
+    return model
+  }
+
+  /** The org's policy for its gallery as it is now. */
+  const policyFor = (org: string): OrgPolicy => {
+    const size = orgSize(org)
+    const override = options.orgPolicies?.[org]
+    const base = options.policy
+    const targetFpir = override?.targetFpir ?? base.targetFpir
+    const margin = override?.margin ?? base.margin
+    const liveness = {
+      mode: override?.liveness ?? base.liveness?.mode ?? 'off',
+      threshold: override?.livenessThreshold ?? base.liveness?.threshold ?? 0,
+    }
+    const common = { targetFpir, margin, topK: base.topK, identities: size.identities, liveness }
+    const fixed = override?.threshold ?? (override?.targetFpir === undefined ? base.threshold : undefined)
+    if (fixed !== undefined) {
+      return { ...common, threshold: fixed, basis: 'fixed', galleryPairs: 0 }
+    }
+    const n = Math.max(1, size.identities)
+    const galleryModel = galleryModelFor(org, size)
+    const fromGallery = galleryModel === undefined ? undefined : thresholdFor(galleryModel, targetFpir, n)
+    const fromCohort = options.cohort === undefined ? undefined : thresholdFor(options.cohort, targetFpir, n)
+    if (fromGallery === undefined && fromCohort === undefined) {
+      // No cohort shipped and too few identities: the configured default threshold.
+      return { ...common, threshold: base.threshold ?? 1, basis: 'fixed', galleryPairs: 0 }
+    }
+    // The higher estimate wins: an org whose people look more alike than the cohort's (or whose
+    // camera makes everyone look alike) gets a higher threshold, and a gallery too small to
+    // show it never lowers the cohort's.
+    const useGallery = fromGallery !== undefined && (fromCohort === undefined || fromGallery > fromCohort)
+    return {
+      ...common,
+      ...(fromCohort === undefined ? {} : { cohortThreshold: fromCohort }),
+      ...(fromGallery === undefined ? {} : { galleryThreshold: fromGallery }),
+      threshold: Math.min(1, useGallery ? (fromGallery ?? 1) : (fromCohort ?? 1)),
+      basis: useGallery ? 'gallery' : 'cohort',
+      galleryPairs: galleryModel?.pairs ?? 0,
+    }
+  }
+
+  /** An identity's template, from its faces in the store (cached until its faces change). */
+  const templateOf = (org: string, identityId: string): Float32Array | undefined => {
+    const key = memberKey(org, identityId)
+    const cached = templates.get(key)
+    if (cached !== undefined) return cached
+    const embeddings: Float32Array[] = []
+    for (const label of members.get(key) ?? []) {
+      const stored = store.embeddingByLabel(label)
+      if (stored?.org === org && stored.embedding.length === layout.dim) embeddings.push(stored.embedding)
+    }
+    if (embeddings.length === 0) return undefined
+    const template = meanTemplate(embeddings, layout)
+    templates.set(key, template)
+    return template
   }
 
   const identityOf =
@@ -207,7 +388,7 @@ export function createGallery(options: GalleryOptions): Gallery {
   const unindex = (faces: readonly Face[]): void => {
     for (const face of faces) {
       set.get(face.org)?.remove(face.label)
-      labels.delete(face.label)
+      untrack(face.label)
     }
   }
 
@@ -225,6 +406,7 @@ export function createGallery(options: GalleryOptions): Gallery {
     store,
     modelId,
     loadedFrom,
+    createIdentity: (org, input, actor) => store.createIdentity(org, input, actor),
     addFace(org, identityId, face, actor) {
       if (face.embedding.length !== layout.dim) {
         throw new RangeError(`embedding has ${face.embedding.length} values, the gallery ${layout.dim}`)
@@ -232,7 +414,7 @@ export function createGallery(options: GalleryOptions): Gallery {
       const stored = store.addFace(org, identityId, { ...face, modelId }, actor)
       if (stored === undefined) return undefined
       set.forOrg(org).add(stored.label, searched(face.embedding))
-      labels.set(stored.label, { org, identityId })
+      track(stored.label, { org, identityId })
       options.metrics?.galleryChanges.inc({ kind: 'face_add' })
       return stored
     },
@@ -257,18 +439,20 @@ export function createGallery(options: GalleryOptions): Gallery {
       const started = performance.now()
       const policy = policyFor(org)
       const orgIndex = set.get(org)
-      let neighbours: Neighbour[] = []
-      if (orgIndex !== undefined && !fused) {
-        neighbours = orgIndex.search(embedding, searchDepth(policy.topK))
-      } else if (orgIndex !== undefined) {
-        // Nearest by the first part, then scored by the whole (fused) embedding: a dot product
+      const neighbours: Neighbour[] = []
+      if (orgIndex !== undefined) {
+        // Nearest faces by the first part, then each of their identities scored by its template
+        // (the mean of all its faces) with the whole embedding: with fused models, a dot product
         // of part-normalised vectors is the weighted sum of the per-model cosines.
         const query = normalizeParts(Float32Array.from(embedding), layout)
-        const depth = Math.max(searchDepth(policy.topK), RERANK_DEPTH)
+        const depth = fused ? Math.max(searchDepth(policy.topK), RERANK_DEPTH) : searchDepth(policy.topK)
+        const seen = new Set<string>()
         for (const { label } of orgIndex.search(searched(query), depth)) {
-          const stored = store.embeddingByLabel(label)
-          if (stored?.org !== org || stored.embedding.length !== query.length) continue
-          neighbours.push({ label, similarity: dot(query, stored.embedding) })
+          const ref = labels.get(label)
+          if (ref?.org !== org || seen.has(ref.identityId)) continue
+          seen.add(ref.identityId)
+          const template = templateOf(org, ref.identityId)
+          if (template !== undefined) neighbours.push({ label, similarity: dot(query, template) })
         }
       }
       const result = decide(neighbours, identityOf(org), policy)

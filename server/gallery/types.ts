@@ -111,13 +111,47 @@ export interface Decision {
   similarity: number
   /** Best minus second-best identity similarity (the best's similarity when there is no second). */
   margin: number
+  /** The threshold this decision was taken at (the org's policy for its gallery size). */
+  threshold: number
+  /**
+   * Why a face that scored as a match is not one: `liveness` when the org requires liveness and
+   * the face (or its track) did not pass; the client should prompt (docs/protocol.md).
+   */
+  reason?: 'liveness'
 }
 
 export interface DecisionPolicy {
-  /** Cosine similarity at or above which the best identity may be a match. */
+  /** Similarity at or above which the best identity may be a match. */
   threshold: number
   /** Required lead of the best identity over the second-best for `match`; less gives `uncertain`. */
   margin: number
   /** Candidates returned (distinct identities). */
   topK: number
+}
+
+/** What an organization's threshold rests on. */
+export type PolicyBasis =
+  /** Set by configuration (FACEWIRE_MATCH_THRESHOLD for the org), not derived. */
+  | 'fixed'
+  /** Impostor scores of the models' calibration cohort (shipped with the models). */
+  | 'cohort'
+  /** Impostor scores of the org's own gallery (each face against the other identities). */
+  | 'gallery'
+
+/** What an org does with the liveness score: nothing, show it, or refuse a match without it. */
+export type LivenessMode = 'off' | 'report' | 'require'
+
+/** How an organization decides: what it asked for and the threshold that follows. */
+export interface OrgPolicy extends DecisionPolicy {
+  liveness: { mode: LivenessMode; threshold: number }
+  /** Share of strangers the org accepts being matched to someone (FPIR). */
+  targetFpir: number
+  basis: PolicyBasis
+  /** Identities searched when the threshold was derived. */
+  identities: number
+  /** Gallery impostor scores computed (0 below MIN_CALIBRATION_IDENTITIES identities). */
+  galleryPairs: number
+  /** The threshold each source gives; the higher one is used. */
+  cohortThreshold?: number
+  galleryThreshold?: number
 }

@@ -7,8 +7,10 @@ import { decodeSsdMobilenetv1, SSD_MOBILENETV1_INPUT_SIZE } from './detectors/ss
 import { decodeTinyFaceDetectorGrid } from './detectors/tiny-face-decode.js'
 import { landmarksToImage } from './detectors/landmarks68-decode.js'
 import { composeEmbedding, type EmbeddingLayout } from './embedding-layout.js'
+import { eyeInput, eyeRects, livenessInput, softmaxAt } from './liveness.js'
 import type { AnalyzeOptions, AnalyzedFace, FrameAnalysis, PipelineWorkerData } from './types.js'
 import {
+  arcFaceTransform,
   assessQuality,
   checkFace,
   decodeImage,
@@ -19,8 +21,10 @@ import {
   letterboxTensor,
   pickFaces,
   toFivePoints,
+  toFloatTensorNCHW,
   toFloatTensorNHWC,
   type Box,
+  type FaceChip,
   type FaceChipOptions,
   type Point,
   type RgbImage,
@@ -36,7 +40,9 @@ export type ModelRunner = (feeds: Record<string, TensorData>) => Promise<Record<
 
 export interface FaceModels {
   /** face-api TinyFaceDetector: input [N,S,S,3] raw RGB, output grid [N,S/32,S/32,25]. */
-  detector: { run: ModelRunner; input: string; output: string; inputSize: number }
+  detector: TinyDetector
+  /** The same detector at a smaller input, for small frames in `all` mode (kiosk crops). */
+  smallDetector?: TinyDetector
   /** Optional second detector tried when the first finds no plausible face (face-api SSD). */
   fallbackDetector?: { run: ModelRunner; input: string; boxes: string; scores: string }
   /** face-api 68-point landmarks: input [N,112,112,3] raw RGB, output [N,136] in 0..1. */
@@ -47,6 +53,17 @@ export interface FaceModels {
   secondaryEmbedder?: EmbedderModel
   /** How the embedders' outputs make one embedding (embedding-layout.ts). */
   layout: EmbeddingLayout
+  /** Passive liveness (faceplugin): [1,3,S,S] BGR 0..255 context crop -> logits, class 0 = real. */
+  liveness?: { run: ModelRunner; input: string; output: string; inputSize: number }
+  /** Eye state (faceplugin): [1,1,S,S] grey / 255 eye crop -> logits, class 1 = open. */
+  eyes?: { run: ModelRunner; input: string; output: string; inputSize: number }
+}
+
+export interface TinyDetector {
+  run: ModelRunner
+  input: string
+  output: string
+  inputSize: number
 }
 
 export interface EmbedderModel {
@@ -55,10 +72,15 @@ export interface EmbedderModel {
   output: string
   /** Side of the square input, in pixels. */
   chipSize: number
-  /** Where the crop sits on dlib's mean face (face-models.ts chipFraming). */
-  framing: Pick<FaceChipOptions, 'padding' | 'square'>
-  /** Input = pixel * scale + offset (manifest preprocessing); raw 0..255 RGB when absent. */
-  tensor?: { scale: number; offset: number; channels: 'RGB' | 'BGR' }
+  /**
+   * Where the crop sits on dlib's mean face (face-models.ts chipFraming), or `arcface`: the five
+   * points onto the ArcFace template (insightface's norm_crop).
+   */
+  framing: Pick<FaceChipOptions, 'padding' | 'square'> | { template: 'arcface' }
+  /** Input = pixel * scale + offset (manifest preprocessing); raw 0..255 RGB NHWC when absent. */
+  tensor?: { scale: number; offset: number; channels: 'RGB' | 'BGR'; layout?: 'NHWC' | 'NCHW' }
+  /** Faces per run when the graph fixes its batch size (1); any number when absent. */
+  batch?: number
 }
 
 /**
@@ -74,6 +96,12 @@ export const SECONDARY_FACE_MIN_SCORE = 0.5
 const CENTRE_GUESS_SIDES = [0.45, 0.6, 0.75]
 /** The detector score reported for a face found by the centred guess: below any detection. */
 const CENTRE_GUESS_SCORE = 0.01
+
+/**
+ * Frames whose longer side is at most this (kiosk crops of ~2x the face, at most ~320 px) are
+ * searched by the small detector in `all` mode: the 416 px detector would only upsample them.
+ */
+export const SMALL_FRAME_MAX_SIDE = 480
 
 /** Below this main-face score the fallback detector is tried too (LFW: 13% of images, +0.6 points). */
 export const RETRY_BELOW_SCORE = 0.5
@@ -123,7 +151,10 @@ function stack(images: RgbImage[], tensor: EmbedderModel['tensor']): TensorData 
   if (first === undefined) throw new Error('stack: no images')
   const per = first.width * first.height * 3
   const data = new Float32Array(per * images.length)
-  const raw = tensor === undefined || (tensor.scale === 1 && tensor.offset === 0 && tensor.channels === 'RGB')
+  const planar = tensor?.layout === 'NCHW'
+  const raw =
+    tensor === undefined ||
+    (tensor.scale === 1 && tensor.offset === 0 && tensor.channels === 'RGB' && !planar)
   const options = raw
     ? { channelOrder: 'rgb' as const }
     : {
@@ -136,9 +167,20 @@ function stack(images: RgbImage[], tensor: EmbedderModel['tensor']): TensorData 
         ] as const,
       }
   images.forEach((image, i) => {
-    data.set(toFloatTensorNHWC(image, options), i * per)
+    data.set(planar ? toFloatTensorNCHW(image, options) : toFloatTensorNHWC(image, options), i * per)
   })
-  return { data, dims: [images.length, first.height, first.width, 3] }
+  return {
+    data,
+    dims: planar
+      ? [images.length, 3, first.height, first.width]
+      : [images.length, first.height, first.width, 3],
+  }
+}
+
+/** The similarity that frames a face for `embedder` (face-models.ts chipFraming). */
+function embedderChip(landmarks68: Point[], embedder: EmbedderModel): FaceChip {
+  if ('template' in embedder.framing) return arcFaceTransform(landmarks68, embedder.chipSize)
+  return faceChipTransform(landmarks68, { size: embedder.chipSize, ...embedder.framing })
 }
 
 /** Crops each face as `embedder` wants it and returns its raw output rows. */
@@ -150,15 +192,21 @@ async function embedFaces(
 ): Promise<{ chips: RgbImage[]; rows: Float32Array[] }> {
   let t = now()
   const chips = faces.map((face) => {
-    const chip = faceChipTransform(face.landmarks68, { size: embedder.chipSize, ...embedder.framing })
+    const chip = embedderChip(face.landmarks68, embedder)
     return extractChip(image, chip.chipToImage, chip.size, chip.size)
   })
   timings.alignMs += now() - t
   t = now()
-  const outputs = await embedder.run({ [embedder.input]: stack(chips, embedder.tensor) })
-  const descriptors = output(outputs, embedder.output)
-  const dim = descriptors.dims.at(-1) ?? descriptors.data.length / chips.length
-  const rows = chips.map((_, i) => descriptors.data.slice(i * dim, (i + 1) * dim))
+  // A graph with a fixed batch size runs once per group of that many faces.
+  const group = embedder.batch ?? chips.length
+  const rows: Float32Array[] = []
+  for (let start = 0; start < chips.length; start += group) {
+    const part = chips.slice(start, start + group)
+    const outputs = await embedder.run({ [embedder.input]: stack(part, embedder.tensor) })
+    const descriptors = output(outputs, embedder.output)
+    const dim = descriptors.dims.at(-1) ?? descriptors.data.length / part.length
+    part.forEach((_, i) => rows.push(descriptors.data.slice(i * dim, (i + 1) * dim)))
+  }
   timings.embedMs += now() - t
   return { chips, rows }
 }
@@ -198,10 +246,9 @@ function rescale(detections: { box: Box; score: number }[], source: RgbImage, im
 
 async function detectTiny(
   image: RgbImage,
-  models: FaceModels,
+  detector: TinyDetector,
   buffers: FrameBuffers | undefined,
 ): Promise<Detection[]> {
-  const { detector } = models
   const { tensor, source } = detectorInput(image, detector.inputSize, buffers)
   const outputs = await detector.run({ [detector.input]: tensor })
   // The decoder undoes face-api's pad-to-square from the source size.
@@ -284,6 +331,51 @@ function refinedBox(points: readonly Point[]): Box {
   return { x: cx - side / 2, y: cy - side / 2, width: side, height: side }
 }
 
+/** Liveness and eye-openness scores of each face, for the models the pipeline has. */
+async function livenessSignals(
+  image: RgbImage,
+  faces: readonly { box: Box; landmarks68: Point[] }[],
+  models: FaceModels,
+  timings: { livenessMs: number },
+): Promise<{ liveness?: number; eyesOpen?: number }[]> {
+  const t = now()
+  const out: { liveness?: number; eyesOpen?: number }[] = []
+  for (const face of faces) {
+    const signal: { liveness?: number; eyesOpen?: number } = {}
+    const { liveness, eyes } = models
+    if (liveness !== undefined) {
+      const size = liveness.inputSize
+      const data = livenessInput(image, face.box, size)
+      const logits = output(
+        await liveness.run({ [liveness.input]: { data, dims: [1, 3, size, size] } }),
+        liveness.output,
+      )
+      signal.liveness = round4(softmaxAt(logits.data, 0))
+    }
+    if (eyes !== undefined) {
+      const size = eyes.inputSize
+      let open = 0
+      const rects = eyeRects(face.landmarks68)
+      for (const rect of rects) {
+        const data = eyeInput(image, rect, size)
+        const logits = output(
+          await eyes.run({ [eyes.input]: { data, dims: [1, 1, size, size] } }),
+          eyes.output,
+        )
+        open += softmaxAt(logits.data, 1) / rects.length
+      }
+      signal.eyesOpen = round4(open)
+    }
+    out.push(signal)
+  }
+  timings.livenessMs += now() - t
+  return out
+}
+
+function round4(value: number): number {
+  return Math.round(value * 1e4) / 1e4
+}
+
 function round2(value: number): number {
   return Math.round(value * 100) / 100
 }
@@ -293,7 +385,7 @@ async function facesFrom(
   detections: Detection[],
   models: FaceModels,
   options: AnalyzeOptions,
-  timings: { landmarksMs: number; alignMs: number; embedMs: number },
+  timings: { landmarksMs: number; alignMs: number; embedMs: number; livenessMs: number },
 ): Promise<AnalyzedFace[]> {
   if (detections.length === 0) return []
   const t = now()
@@ -325,6 +417,7 @@ async function facesFrom(
   timings.landmarksMs += now() - t
 
   if (picked.length === 0) return []
+  const signals = options.liveness === true ? await livenessSignals(image, picked, models, timings) : []
   const first = await embedFaces(image, picked, models.embedder, timings)
   const second =
     models.secondaryEmbedder === undefined
@@ -336,7 +429,10 @@ async function facesFrom(
     const rows = [first.rows[i] as Float32Array]
     if (second !== undefined) rows.push(second.rows[i] as Float32Array)
     const quality = assessQuality(chip, face.landmarks68, face.box)
+    const signal = signals[i]
     return {
+      ...(signal?.liveness === undefined ? {} : { liveness: signal.liveness }),
+      ...(signal?.eyesOpen === undefined ? {} : { eyesOpen: signal.eyesOpen }),
       box: {
         x: round2(face.box.x),
         y: round2(face.box.y),
@@ -381,15 +477,31 @@ async function analyzeWith(
   const started = now()
   const image = await decodeImage(bytes, limits)
   const decoded = now()
-  const timings = { landmarksMs: 0, alignMs: 0, embedMs: 0 }
+  const timings = { landmarksMs: 0, alignMs: 0, embedMs: 0, livenessMs: 0 }
   let detectMs = 0
 
   let t = now()
-  let detections = await detectTiny(image, models, buffers)
+  const small =
+    options.mode === 'all' &&
+    models.smallDetector !== undefined &&
+    Math.max(image.width, image.height) <= SMALL_FRAME_MAX_SIDE
+  let detections = await detectTiny(
+    image,
+    small ? (models.smallDetector ?? models.detector) : models.detector,
+    buffers,
+  )
   detectMs += now() - t
   let faces = await facesFrom(image, detections, models, options, timings)
   const mainScore = faces[0]?.score ?? 0
-  if (mainScore < RETRY_BELOW_SCORE && models.fallbackDetector !== undefined) {
+  if (small && mainScore < RETRY_BELOW_SCORE) {
+    // A small frame the small detector is unsure of: the full-size one (the SSD's 70 ms would cost
+    // more than waiting for the next frame of the stream).
+    t = now()
+    detections = await detectTiny(image, models.detector, buffers)
+    detectMs += now() - t
+    const retried = await facesFrom(image, detections, models, options, timings)
+    if ((retried[0]?.score ?? 0) > mainScore) faces = retried
+  } else if (mainScore < RETRY_BELOW_SCORE && models.fallbackDetector !== undefined) {
     // The small detector misses some faces, and its low-score boxes give poor landmarks: ask the
     // larger detector, and keep its answer if its main face is more confident.
     t = now()
@@ -425,6 +537,7 @@ async function analyzeWith(
       landmarksMs: timings.landmarksMs,
       alignMs: timings.alignMs,
       embedMs: timings.embedMs,
+      livenessMs: timings.livenessMs,
       totalMs: total,
       inferenceMs: 0, // filled in by the worker, which owns the sessions
     },

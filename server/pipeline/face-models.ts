@@ -7,9 +7,16 @@ import { FacewireError } from '../errors.js'
 import type { EmbedderModel, FaceModels, ModelRunner } from './analyze.js'
 import { layoutFromManifest } from './embedding-layout.js'
 import { findModel, type ManifestModel, type ModelAlignment, type ModelManifest } from './manifest.js'
-import type { FaceChipOptions } from './vision/index.js'
 
-export type ModelRole = 'detector' | 'fallbackDetector' | 'landmarks' | 'embedder' | 'secondaryEmbedder'
+export type ModelRole =
+  | 'detector'
+  | 'fallbackDetector'
+  | 'landmarks'
+  | 'embedder'
+  | 'secondaryEmbedder'
+  | 'liveness'
+  | 'eyes'
+  | 'smallDetector'
 
 function io(model: ManifestModel, which: 'inputs' | 'outputs', index = 0): string {
   const spec = model[which][index]
@@ -19,26 +26,44 @@ function io(model: ManifestModel, which: 'inputs' | 'outputs', index = 0): strin
 }
 
 /** The crop framing of an embedder's manifest alignment (dlib's face chip when absent). */
-export function chipFraming(
-  alignment: ModelAlignment | undefined,
-): Pick<FaceChipOptions, 'padding' | 'square'> {
+export function chipFraming(alignment: ModelAlignment | undefined): EmbedderModel['framing'] {
+  if (alignment?.template === 'arcface') return { template: 'arcface' }
   if (alignment?.side !== undefined && alignment.center !== undefined) {
     return { square: { side: alignment.side, centerX: alignment.center[0], centerY: alignment.center[1] } }
   }
   return { padding: alignment?.padding ?? 0.25 }
 }
 
-/** An embedder's input scaling; crops are colour, square and NHWC. */
+/** An embedder's input scaling; crops are colour and square. */
 function embedderTensor(model: ManifestModel): NonNullable<EmbedderModel['tensor']> {
   const { channels, layout, width, height, scale, offset } = model.preprocessing
-  if (channels === 'GRAY' || layout !== 'NHWC' || width !== height || scale === 0) {
+  if (channels === 'GRAY' || width !== height || scale === 0) {
     throw new FacewireError(
       'ERR_MODEL_INVALID',
-      `embedder ${model.id}: needs a square NHWC RGB or BGR input with a non-zero scale`,
+      `embedder ${model.id}: needs a square RGB or BGR input with a non-zero scale`,
       { details: { model: model.id } },
     )
   }
-  return { scale, offset, channels }
+  return { scale, offset, channels, layout }
+}
+
+/** The batch size a graph fixes on its first input (undefined when it is dynamic). */
+export function fixedBatch(model: ManifestModel): number | undefined {
+  const first = model.inputs[0]?.shape[0]
+  return typeof first === 'number' && first > 0 ? first : undefined
+}
+
+function embedderModel(model: ManifestModel, run: ModelRunner): EmbedderModel {
+  const batch = fixedBatch(model)
+  return {
+    run,
+    input: io(model, 'inputs'),
+    output: io(model, 'outputs'),
+    chipSize: model.preprocessing.width,
+    framing: chipFraming(model.alignment),
+    tensor: embedderTensor(model),
+    ...(batch === undefined ? {} : { batch }),
+  }
 }
 
 /** Builds the pipeline's models; `makeRunner` creates one session per model. */
@@ -55,13 +80,20 @@ export async function buildFaceModels(
     roles.fallbackDetector === undefined ? undefined : findModel(manifest, roles.fallbackDetector)
   const secondary =
     roles.secondaryEmbedder === undefined ? undefined : findModel(manifest, roles.secondaryEmbedder.model)
-  const [detectorRun, landmarksRun, embedderRun, fallbackRun, secondaryRun] = await Promise.all([
-    makeRunner(detector, 'detector'),
-    makeRunner(landmarks, 'landmarks'),
-    makeRunner(embedder, 'embedder'),
-    fallback === undefined ? undefined : makeRunner(fallback, 'fallbackDetector'),
-    secondary === undefined ? undefined : makeRunner(secondary, 'secondaryEmbedder'),
-  ])
+  const small = roles.smallDetector === undefined ? undefined : findModel(manifest, roles.smallDetector)
+  const liveness = roles.liveness === undefined ? undefined : findModel(manifest, roles.liveness)
+  const eyes = roles.eyes === undefined ? undefined : findModel(manifest, roles.eyes)
+  const [detectorRun, landmarksRun, embedderRun, fallbackRun, secondaryRun, livenessRun, eyesRun, smallRun] =
+    await Promise.all([
+      makeRunner(detector, 'detector'),
+      makeRunner(landmarks, 'landmarks'),
+      makeRunner(embedder, 'embedder'),
+      fallback === undefined ? undefined : makeRunner(fallback, 'fallbackDetector'),
+      secondary === undefined ? undefined : makeRunner(secondary, 'secondaryEmbedder'),
+      liveness === undefined ? undefined : makeRunner(liveness, 'liveness'),
+      eyes === undefined ? undefined : makeRunner(eyes, 'eyes'),
+      small === undefined ? undefined : makeRunner(small, 'smallDetector'),
+    ])
   const models: FaceModels = {
     detector: {
       run: detectorRun,
@@ -75,14 +107,7 @@ export async function buildFaceModels(
       output: io(landmarks, 'outputs'),
       inputSize: landmarks.preprocessing.width,
     },
-    embedder: {
-      run: embedderRun,
-      input: io(embedder, 'inputs'),
-      output: io(embedder, 'outputs'),
-      chipSize: embedder.preprocessing.width,
-      framing: chipFraming(embedder.alignment),
-      tensor: embedderTensor(embedder),
-    },
+    embedder: embedderModel(embedder, embedderRun),
     layout,
   }
   if (fallback !== undefined && fallbackRun !== undefined) {
@@ -94,21 +119,41 @@ export async function buildFaceModels(
     }
   }
   if (secondary !== undefined && secondaryRun !== undefined) {
-    models.secondaryEmbedder = {
-      run: secondaryRun,
-      input: io(secondary, 'inputs'),
-      output: io(secondary, 'outputs'),
-      chipSize: secondary.preprocessing.width,
-      framing: chipFraming(secondary.alignment),
-      tensor: embedderTensor(secondary),
+    models.secondaryEmbedder = embedderModel(secondary, secondaryRun)
+  }
+  if (small !== undefined && smallRun !== undefined) {
+    models.smallDetector = {
+      run: smallRun,
+      input: io(small, 'inputs'),
+      output: io(small, 'outputs'),
+      inputSize: small.preprocessing.width,
+    }
+  }
+  if (liveness !== undefined && livenessRun !== undefined) {
+    models.liveness = {
+      run: livenessRun,
+      input: io(liveness, 'inputs'),
+      output: io(liveness, 'outputs'),
+      inputSize: liveness.preprocessing.width,
+    }
+  }
+  if (eyes !== undefined && eyesRun !== undefined) {
+    models.eyes = {
+      run: eyesRun,
+      input: io(eyes, 'inputs'),
+      output: io(eyes, 'outputs'),
+      inputSize: eyes.preprocessing.width,
     }
   }
   const ids = [
     detector.id,
+    ...(small === undefined ? [] : [small.id]),
     ...(fallback === undefined ? [] : [fallback.id]),
     landmarks.id,
     embedder.id,
     ...(secondary === undefined ? [] : [secondary.id]),
+    ...(liveness === undefined ? [] : [liveness.id]),
+    ...(eyes === undefined ? [] : [eyes.id]),
   ]
   return { models, ids }
 }

@@ -34,6 +34,8 @@ const entry = z.looseObject({
    */
   alignment: z
     .strictObject({
+      /** `arcface`: five points onto the ArcFace template at the input size (insightface norm_crop). */
+      template: z.literal('arcface').optional(),
       padding: z.number().min(0).max(2).optional(),
       side: z.number().positive().max(8).optional(),
       center: z.tuple([z.number().min(-2).max(3), z.number().min(-2).max(3)]).optional(),
@@ -44,6 +46,9 @@ const entry = z.looseObject({
     .refine((a) => a.padding === undefined || a.side === undefined, {
       message: 'padding or side + center, not both',
     })
+    .refine((a) => a.template === undefined || (a.padding === undefined && a.side === undefined), {
+      message: 'a template framing takes no padding, side or center',
+    })
     .optional(),
 })
 
@@ -52,6 +57,8 @@ const manifestSchema = z.looseObject({
   /** Model ids per pipeline role. */
   pipeline: z.object({
     detector: z.string(),
+    /** The detector at a smaller input, for small frames of streams (kiosk crops). */
+    smallDetector: z.string().optional(),
     fallbackDetector: z.string().optional(),
     landmarks: z.string(),
     embedder: z.string(),
@@ -61,6 +68,10 @@ const manifestSchema = z.looseObject({
      * (1 - weight) * cos(first) + weight * cos(second). Indexes search on the first part.
      */
     secondaryEmbedder: z.strictObject({ model: z.string(), weight: z.number().gt(0).lt(1) }).optional(),
+    /** Passive liveness on a context crop (class 0 of its softmax = real), asked for per frame. */
+    liveness: z.string().optional(),
+    /** Eye state on a crop per eye (class 1 of its softmax = open). */
+    eyes: z.string().optional(),
   }),
   models: z.array(entry).min(1),
 })

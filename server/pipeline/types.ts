@@ -21,6 +21,10 @@ export interface AnalyzedFace {
   quality: QualitySummary
   /** L2-normalised embedding. */
   embedding: Float32Array
+  /** Passive liveness in [0, 1] (real-face probability), when asked for and a model is configured. */
+  liveness?: number
+  /** Mean open probability of the two eyes in [0, 1], likewise. */
+  eyesOpen?: number
 }
 
 export interface StageTimings {
@@ -29,6 +33,8 @@ export interface StageTimings {
   landmarksMs: number
   alignMs: number
   embedMs: number
+  /** Liveness and eye models (0 when not asked for). */
+  livenessMs: number
   totalMs: number
   /** Of totalMs, the time spent inside ONNX Runtime (every model the frame ran). */
   inferenceMs: number
@@ -45,6 +51,8 @@ export interface AnalyzeOptions {
   /** `all`: every plausible face (streams); `main`: only the most central large face (enrollment, eval). */
   mode: 'all' | 'main'
   maxFaces: number
+  /** Also score liveness and eye openness per face (streams and recognition, not enrollment). */
+  liveness?: boolean
 }
 
 /** What each worker receives at start. */

@@ -19,7 +19,7 @@ import {
   type StreamHello,
   type StreamResult,
 } from '../protocol.js'
-import { toFaceResult, toWireBox } from '../recognize.js'
+import { requireLiveness, toFaceResult, toWireBox } from '../recognize.js'
 import { defineWsRoute, type AnyWsRoute, type WsConnection } from '../transport/index.js'
 import type { EventHub } from './events.js'
 import { FrameHeaderError, parseFrame, type ParsedFrame } from './frame-header.js'
@@ -150,7 +150,11 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
     const started = performance.now()
     const waitMs = started - receivedAt
     pipeline
-      .analyze(frame.image, { mode: 'all', maxFaces: limits.maxFaces })
+      .analyze(frame.image, {
+        mode: 'all',
+        maxFaces: limits.maxFaces,
+        liveness: options.gallery().policyFor(session.principal.org).liveness.mode !== 'off',
+      })
       .then((analysis) => {
         frameMsEwma = 0.9 * frameMsEwma + 0.1 * (analysis.timings.totalMs + analysis.queueMs)
         if (connection.closed) return
@@ -158,11 +162,13 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
         const searchStarted = performance.now()
         const now = Date.now()
         const org = session.principal.org
+        const liveness = gallery.policyFor(org).liveness
         const assigned = session.tracks.assign(
           analysis.faces.map((face) => ({
             box: toWireBox(face),
             embedding: face.embedding,
             quality: face.quality.score,
+            liveness: face.liveness,
           })),
           frame.trackId,
           now,
@@ -170,7 +176,11 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
         const faces = analysis.faces.map((face, i): StreamFace => {
           const track = assigned[i]
           if (track === undefined) throw new Error('a face without a track')
-          const decided = session.tracks.settle(track.track, gallery.recognize(org, track.fused), now)
+          const decided = session.tracks.settle(
+            track.track,
+            requireLiveness(gallery.recognize(org, track.fused), track.liveness, liveness),
+            now,
+          )
           const event = options.events.trackDecided({
             session: session.id,
             org,
@@ -182,7 +192,7 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
           if (event !== undefined) metrics.eventsPublished.inc({ type: event.type })
           const info: StreamFace['track'] = { ...track.track, frames: decided.frames }
           if (decided.pending !== undefined) info.pending = decided.pending
-          return { ...toFaceResult(face, decided), track: info }
+          return { ...toFaceResult(face, decided, { score: track.liveness, policy: liveness }), track: info }
         })
         const t = analysis.timings
         const result: StreamResult = {
@@ -197,6 +207,7 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
             landmarksMs: round1(t.landmarksMs),
             alignMs: round1(t.alignMs),
             embedMs: round1(t.embedMs),
+            livenessMs: round1(t.livenessMs),
             searchMs: round1(performance.now() - searchStarted),
             totalMs: round1(performance.now() - receivedAt),
           },
@@ -330,7 +341,10 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
         },
         suggestedFps: suggestedFps(),
         models: options.models(),
-        thresholds: { match: config.match.threshold, margin: config.match.margin },
+        thresholds: (() => {
+          const policy = options.gallery().policyFor(session.principal.org)
+          return { match: policy.threshold, margin: policy.margin, targetFpir: policy.targetFpir }
+        })(),
         track: { windowFrames: limits.trackFrames, switchFrames: limits.trackSwitchFrames },
         tokenExpiresAt: session.principal.expiresAtMs,
       }

@@ -39,6 +39,8 @@ export interface FaceObservation {
   embedding: Float32Array
   /** In [0, 1]. */
   quality: number
+  /** Liveness in [0, 1], when the frame was scored. */
+  liveness?: number | undefined
 }
 
 /** A track's id and namespace: client id 3 and server id 3 are different tracks. */
@@ -54,6 +56,8 @@ export interface AssignedTrack {
   fused: Float32Array
   /** Embeddings fused (at most windowFrames). */
   frames: number
+  /** Mean liveness of the window's scored frames (undefined when none was scored). */
+  liveness?: number
 }
 
 /** A gallery search's outcome, as `decide` returns it. */
@@ -97,6 +101,7 @@ export interface TrackTable {
 interface WindowEntry {
   embedding: Float32Array
   weight: number
+  liveness: number | undefined
 }
 
 interface Outcome {
@@ -153,10 +158,21 @@ export function createTrackTable(options: Partial<TrackOptions> = {}): TrackTabl
     const first = track.window[0]
     // Embeddings of another length (another embedder) cannot be fused with the old ones: start over.
     if (first !== undefined && first.embedding.length !== face.embedding.length) track.window = []
-    track.window.push({ embedding: Float32Array.from(face.embedding), weight: fusionWeight(face.quality) })
+    track.window.push({
+      embedding: Float32Array.from(face.embedding),
+      weight: fusionWeight(face.quality),
+      liveness: Number.isFinite(face.liveness) ? face.liveness : undefined,
+    })
     if (track.window.length > opts.windowFrames)
       track.window.splice(0, track.window.length - opts.windowFrames)
-    return { track: { ...track.ref }, fused: fuse(track.window), frames: track.window.length }
+    const assigned: AssignedTrack = {
+      track: { ...track.ref },
+      fused: fuse(track.window),
+      frames: track.window.length,
+    }
+    const scored = track.window.flatMap((entry) => (entry.liveness === undefined ? [] : [entry.liveness]))
+    if (scored.length > 0) assigned.liveness = scored.reduce((sum, value) => sum + value, 0) / scored.length
+    return assigned
   }
 
   function expire(nowMs: number): TrackRef[] {
@@ -317,7 +333,13 @@ function sameOutcome(a: Outcome, b: Outcome): boolean {
 }
 
 function copyDecision(decision: Decision): Decision {
-  const copy: Decision = { status: decision.status, similarity: decision.similarity, margin: decision.margin }
+  const copy: Decision = {
+    status: decision.status,
+    similarity: decision.similarity,
+    margin: decision.margin,
+    threshold: decision.threshold,
+  }
   if (decision.identity !== undefined) copy.identity = { ...decision.identity }
+  if (decision.reason !== undefined) copy.reason = decision.reason
   return copy
 }

@@ -7,6 +7,7 @@ import { ApiError, createApiClient, type ApiClient } from '../../client/api-clie
 import { startTestApp, testToken, TEST_SECRET, type StartedApp } from '../helpers/app.js'
 import { encode, facesDir, gif1x1, texturedScene } from '../helpers/images.js'
 import { httpRequest } from '../helpers/http.js'
+import type { PolicyResponse } from '../../server/protocol.js'
 
 const faces = facesDir()
 const noFaces = faces === undefined ? 'the shared face photos (../shared/faces) are absent' : false
@@ -288,6 +289,7 @@ test('the OpenAPI document is served and names every route and error code', asyn
     '/identities',
     '/identities/{id}',
     '/identities/{id}/faces',
+    '/policy',
     '/recognize',
   ])
   assert.ok('post' in (doc.paths['/identities/{id}/faces'] ?? {}))
@@ -320,3 +322,57 @@ test('the audit log records who did what to which ids, for admins of the same or
   const other = JSON.parse((await read('other', ['admin'])).body) as { items: unknown[] }
   assert.deepEqual(other.items, [])
 })
+
+test(
+  'the policy says the threshold for the gallery size, and liveness is reported, required or off per organization',
+  { skip: noFaces },
+  async (t) => {
+    const started = await startTestApp({
+      FACEWIRE_TARGET_FPIR: '0.002',
+      FACEWIRE_ORG_POLICIES: JSON.stringify({
+        strict: { liveness: 'require', livenessThreshold: 0.99999 },
+        quiet: { liveness: 'off' },
+      }),
+    })
+    t.after(() => started.stop())
+    const policyOf = async (org: string): Promise<PolicyResponse> => {
+      const response = await httpRequest(started.port, '/api/v1/policy', {
+        headers: { authorization: `Bearer ${testToken(org)}` },
+      })
+      assert.equal(response.status, 200, response.body)
+      return JSON.parse(response.body) as PolicyResponse
+    }
+    const empty = await policyOf('acme')
+    assert.equal(empty.targetFpir, 0.002)
+    assert.equal(empty.basis, 'cohort', 'an empty gallery rests on the models cohort')
+    assert.equal(empty.identities, 0)
+    assert.ok(empty.threshold > 0.3 && empty.threshold < 0.9, String(empty.threshold))
+    assert.equal(empty.modelId, started.app.gallery().modelId)
+
+    for (const org of ['acme', 'strict', 'quiet']) {
+      const api = clientFor(started, org)
+      const obama = await api.createIdentity({ name: 'Barack Obama' })
+      await api.addFace(obama.id, await photo('barack_obama/1.jpg'))
+      const after = await policyOf(org)
+      assert.equal(after.identities, 1)
+      assert.ok(after.threshold >= empty.threshold, 'one more identity never lowers the threshold')
+      const [face] = (await api.recognize(await photo('barack_obama/2.jpg'))).faces
+      assert.ok(face !== undefined)
+      assert.equal(face.decision.threshold, after.threshold, 'the decision says its threshold')
+      if (org === 'acme') {
+        assert.equal(face.decision.status, 'match')
+        assert.ok(face.liveness !== undefined && face.liveness.live, 'a real photo is reported live')
+        assert.ok(face.eyes !== undefined && !face.eyes.closed)
+      } else if (org === 'strict') {
+        assert.equal(face.decision.status, 'uncertain', 'not live enough for this org: no match')
+        assert.equal(face.decision.reason, 'liveness')
+        assert.equal(face.decision.identity?.name, 'Barack Obama', 'the kiosk can still prompt the person')
+        assert.equal(face.liveness?.live, false)
+      } else {
+        assert.equal(face.decision.status, 'match')
+        assert.equal(face.liveness, undefined, 'liveness off: not computed, not shown')
+        assert.equal(face.eyes, undefined)
+      }
+    }
+  },
+)

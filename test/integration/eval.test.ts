@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { test } from 'node:test'
+import type { OpenSetReport } from '../../client/cli/eval-openset.js'
 import type { EvalReport } from '../../client/cli/eval.js'
 import { runCli } from '../helpers/child.js'
 import { encode, facesDir, texturedScene } from '../helpers/images.js'
@@ -31,6 +32,21 @@ async function smallRoot(lfw: string, lines: string[]): Promise<string> {
   mkdirSync(join(root, 'Nobody_Here'))
   writeFileSync(join(root, 'Nobody_Here', '1.jpg'), await encode(texturedScene(250, 250, 7), 'jpeg'))
   return root
+}
+
+/** A models folder whose manifest fuses dlib's ResNet (weight 0.3) with the default embedder. */
+function fusedModelsDir(root: string): string {
+  const source = resolve('models')
+  const dir = join(root, 'fused-models')
+  mkdirSync(dir)
+  const manifest = JSON.parse(readFileSync(join(source, 'manifest.json'), 'utf8')) as {
+    pipeline: Record<string, unknown>
+    models: { file: string }[]
+  }
+  for (const model of manifest.models) symlinkSync(join(source, model.file), join(dir, model.file))
+  manifest.pipeline['secondaryEmbedder'] = { model: 'faceapi-face-recognition', weight: 0.3 }
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest))
+  return dir
 }
 
 test(
@@ -75,15 +91,25 @@ test(
     assert.ok(report.accuracy >= 0.8, `accuracy ${String(report.accuracy)}`)
     assert.ok(report.threshold > 0 && report.threshold < 1)
     assert.ok(report.trainAccuracy !== undefined && report.trainAccuracy >= 0.9)
-    assert.deepEqual(
-      report.fusion?.parts.map((part) => part.model),
-      ['faceapi-face-recognition', 'faceres'],
+    assert.equal(report.fusion, undefined, 'the default models embed with one model')
+    assert.ok(report.models.includes('faceplugin-feature'))
+
+    // A manifest fusing dlib's ResNet in: each model is reported alone, and the weight sweep.
+    const fusedModels = fusedModelsDir(root)
+    const fused = await runCli(
+      ['eval', 'lfw', '--root', root, '--pairs', testFile, '--train', trainFile, '--json'],
+      { FACEWIRE_WORKERS: '1', LOG_LEVEL: 'warn', FACEWIRE_MODELS_DIR: fusedModels },
     )
-    for (const part of report.fusion?.parts ?? []) {
+    assert.equal(fused.code, 0, fused.stderr)
+    const fusedReport = JSON.parse(fused.stdout) as EvalReport
+    assert.deepEqual(
+      fusedReport.fusion?.parts.map((part) => part.model),
+      ['faceplugin-feature', 'faceapi-face-recognition'],
+    )
+    for (const part of fusedReport.fusion?.parts ?? []) {
       assert.ok(part.auc > 0.5, `${part.model} separates same from different pairs: AUC ${String(part.auc)}`)
     }
-    assert.equal(report.fusion?.weightInUse, 0.11)
-    assert.deepEqual(report.models.slice(-2), ['faceapi-face-recognition', 'faceres'])
+    assert.equal(fusedReport.fusion?.weightInUse, 0.3)
 
     // The View 2 layout ("folds<TAB>n"): 10-fold accuracy, no train file.
     const folds = Array.from({ length: 2 }, (_, fold) => [
@@ -106,5 +132,74 @@ test(
     const usage = await runCli(['eval', 'lfw', '--root', root])
     assert.equal(usage.code, 2)
     assert.match(usage.stderr, /--pairs FILE/)
+  },
+)
+
+test(
+  'facewire eval openset: enrolled people are probed with another photo, strangers are never enrolled, the policy is tallied',
+  { skip: noFaces },
+  async (t) => {
+    const lfw = join(faces ?? '', 'lfw-view1')
+    const root = mkdtempSync(join(tmpdir(), 'facewire-openset-'))
+    t.after(() => {
+      rmSync(root, { recursive: true, force: true })
+    })
+    // Eight people with two or more photos, six with one, and a faceless "person".
+    for (const person of [
+      'Aaron_Peirsol',
+      'Abdullah_Gul',
+      'Aaron_Sorkin',
+      'Al_Gore',
+      'Alvaro_Uribe',
+      'Amelie_Mauresmo',
+      'Andre_Agassi',
+      'Angelina_Jolie',
+      'AJ_Cook',
+      'AJ_Lamas',
+      'Aaron_Guiel',
+      'Aaron_Tippin',
+      'Abdoulaye_Wade',
+      'Abdul_Rahman',
+    ]) {
+      symlinkSync(resolve(lfw, person), join(root, person))
+    }
+    mkdirSync(join(root, 'Nobody_Here'))
+    writeFileSync(join(root, 'Nobody_Here', '1.jpg'), await encode(texturedScene(250, 250, 7), 'jpeg'))
+
+    const run = await runCli(['eval', 'openset', '--root', root, '--enrolled', '4', '--json'], {
+      FACEWIRE_WORKERS: '1',
+      LOG_LEVEL: 'warn',
+    })
+    assert.equal(run.code, 0, run.stderr)
+    const report = JSON.parse(run.stdout) as OpenSetReport
+    assert.equal(report.enrolled, 4)
+    assert.equal(report.probes, 4)
+    assert.equal(report.strangers, 7, 'the six one-photo people and the faceless image')
+    assert.equal(report.withoutFace.strangers, 1)
+    assert.equal(report.rankOne, 1, 'four clear LFW faces are each found as themselves')
+    const probes = report.policy.probes
+    assert.equal(probes.match + probes.wrong + probes.uncertain + probes.unknown, 4)
+    const strangers = report.policy.strangers
+    assert.equal(strangers.match + strangers.uncertain + strangers.unknown, 7)
+    assert.equal(report.policy.basis, 'cohort', 'four identities are too few to calibrate on')
+    assert.ok(report.policy.threshold > 0.3 && report.policy.threshold < 0.9)
+    assert.deepEqual(
+      report.operatingPoints.map((p) => [p.fpir, p.measurable]),
+      [
+        [0.1, false],
+        [0.01, false],
+        [0.001, false],
+      ],
+      'seven strangers cannot resolve FPIR 10% or less',
+    )
+
+    const cohortFile = join(root, 'cohort.json')
+    const pairs = join(root, 'pairs.txt')
+    writeFileSync(pairs, '1\nAaron_Peirsol\t1\t2\nAbdullah_Gul\t13\tAl_Gore\t1\n')
+    const cohort = await runCli(['eval', 'cohort', '--root', root, '--pairs', pairs, '--out', cohortFile], {
+      FACEWIRE_WORKERS: '1',
+      LOG_LEVEL: 'warn',
+    })
+    assert.notEqual(cohort.code, 0, 'four images give too few impostor pairs to fit a tail')
   },
 )

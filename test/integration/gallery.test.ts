@@ -178,7 +178,12 @@ test(
   'AT&T/ORL: one enrolled photo per person identifies the other nine, and people never enrolled come back unknown',
   { skip: noFaces },
   async (t) => {
-    const started = await startTestApp({ FACEWIRE_WORKERS: '2', FACEWIRE_MIN_ENROLL_QUALITY: '0' })
+    const started = await startTestApp({
+      FACEWIRE_WORKERS: '2',
+      FACEWIRE_MIN_ENROLL_QUALITY: '0',
+      // 30 enrollments and 370 recognitions as fast as the pipeline answers: above the default 50/s.
+      FACEWIRE_API_RATE_LIMIT: '10000',
+    })
     t.after(() => started.stop())
     const api = clientFor(started.port, 'orl')
     const identityOf = new Map<string, number>()
@@ -240,10 +245,12 @@ test(
     t.diagnostic(`ORL ${JSON.stringify(report)}`)
     assert.equal(enrollFailures, 0, 'every first photo enrolls')
     assert.ok(report.rank1 >= 0.95, `rank-1 ${String(report.rank1)}`)
-    // Measured 9 of 100 at the default threshold (FAR 1e-3 per comparison on LFW, 30 identities
-    // searched per probe): a known weakness on these 92x112 grayscale crops, see docs/models.md.
-    assert.ok(strangerMatches <= 15, `strangers matched: ${String(strangerMatches)}`)
-    assert.ok(strangerUnknown >= 75, `strangers unknown: ${String(strangerUnknown)}`)
-    assert.ok(matchedWrong <= 2, `wrong matches: ${String(matchedWrong)}`)
+    // Measured 0 of 100 at the default policy (target FPIR 0.2%: the threshold for 30 identities
+    // from the LFW cohort and this gallery's own impostor scores, the higher); 9 with the last
+    // default models and fixed threshold. The bar is at most 1 (docs/models.md, "Open-set policy").
+    assert.ok(strangerMatches <= 1, `strangers matched: ${String(strangerMatches)}`)
+    assert.ok(strangerUnknown >= 95, `strangers unknown: ${String(strangerUnknown)}`)
+    assert.equal(matchedWrong, 0, 'no probe is matched to the wrong person')
+    assert.ok(matchedCorrect >= 250, `right matches: ${String(matchedCorrect)}`)
   },
 )

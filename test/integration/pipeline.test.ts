@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import sharp from 'sharp'
 import { FacewireError } from '../../server/errors.js'
 import { layoutFromManifest, partCosines, primaryPart } from '../../server/pipeline/embedding-layout.js'
 import { createPipeline, DEFAULT_MODELS_DIR, type Pipeline } from '../../server/pipeline/index.js'
@@ -60,6 +61,7 @@ test(
     const pipeline = startPipeline()
     t.after(() => pipeline.close())
     const bytes = await readFile(join(faces ?? '', 'face_recognition-examples/barack_obama/1.jpg'))
+    const again = Uint8Array.from(bytes) // analyze transfers its bytes to the worker
     const result = await pipeline.analyze(bytes, { mode: 'all', maxFaces: 5 })
     assert.equal(result.faces.length, 1)
     const [face] = result.faces
@@ -69,16 +71,25 @@ test(
     const [leftEye, rightEye, nose] = face.landmarks
     assert.ok(leftEye && rightEye && nose && leftEye.x < rightEye.x && nose.y > leftEye.y)
     assert.ok(face.quality.score > 0.5 && face.quality.score <= 1)
-    // dlib's 128 values and faceres's 1,024, each scaled to the square root of its fusion weight.
+    // The 512 values of the ArcFace-aligned MobileFaceNet, L2-normalised.
     const layout = await defaultLayout()
     assert.equal(face.embedding.length, layout.dim)
     assert.deepEqual(
       layout.parts.map((part) => part.dim),
-      [128, 1024],
+      [512],
     )
     assert.ok(Math.abs(cosine(face.embedding, face.embedding) - 1) < 1e-5)
     const first = primaryPart(face.embedding, layout)
     assert.ok(Math.abs(cosine(first, first) - (layout.parts[0]?.weight ?? 0)) < 1e-5)
+    assert.equal(face.liveness, undefined, 'liveness only when asked for')
+    const scored = await pipeline.analyze(again, { mode: 'all', maxFaces: 5, liveness: true })
+    const live = scored.faces[0]
+    assert.ok(
+      live?.liveness !== undefined && live.liveness > 0.5,
+      `a real photo is live: ${String(live?.liveness)}`,
+    )
+    assert.ok(live.eyesOpen !== undefined && live.eyesOpen > 0.5, `eyes open: ${String(live.eyesOpen)}`)
+    assert.ok(scored.timings.livenessMs > 0)
     assert.ok(result.timings.inferenceMs > 0 && result.timings.inferenceMs <= result.timings.totalMs)
     for (const stage of ['decodeMs', 'detectMs', 'landmarksMs', 'alignMs', 'embedMs', 'totalMs'] as const) {
       assert.ok(result.timings[stage] >= 0, stage)
@@ -171,10 +182,11 @@ test(
     const pipeline = startPipeline()
     t.after(() => pipeline.close())
     await pipeline.ready
-    // A deep-funneled LFW photo on which TinyFaceDetector and SSD find no plausible face.
+    // A deep-funneled LFW photo on which TinyFaceDetector (416 px) and SSD find no plausible face.
     const bytes = await readFile(join(faces ?? '', 'lfw-view1', 'Arsinee_Khanjian', '1.jpg'))
     const streamed = await pipeline.analyze(new Uint8Array(bytes), { mode: 'all', maxFaces: 5 })
-    assert.equal(streamed.faces.length, 0, 'no detector finds it (all mode does not guess)')
+    // Streams try the 224 px detector first on small frames (it finds this face); they never guess.
+    for (const found of streamed.faces) assert.ok(found.score >= 0.1, 'all mode does not guess')
     const main = await pipeline.analyze(new Uint8Array(bytes), { mode: 'main', maxFaces: 1 })
     assert.equal(main.faces.length, 1)
     const face = main.faces[0]
@@ -188,5 +200,46 @@ test(
     const clutter = await encode(texturedScene(250, 250, 7), 'jpeg')
     const none = await pipeline.analyze(clutter, { mode: 'main', maxFaces: 1 })
     assert.equal(none.faces.length, 0, 'the plausibility check rejects a guess on clutter')
+  },
+)
+
+test(
+  'a kiosk-like crop (2x the face, 320 px) is found by the small detector and embeds like the full photo',
+  { skip: noFaces },
+  async (t) => {
+    const pipeline = startPipeline()
+    t.after(() => pipeline.close())
+    const bytes = await readFile(join(faces ?? '', 'face_recognition-examples/kit_harington/1.jpeg'))
+    const full = await pipeline.analyze(Uint8Array.from(bytes), { mode: 'main', maxFaces: 1 })
+    const face = full.faces[0]
+    assert.ok(face !== undefined)
+    const side = Math.floor(Math.min(2 * face.box.width, full.width, full.height))
+    const left = Math.round(
+      Math.min(Math.max(face.box.x + face.box.width / 2 - side / 2, 0), full.width - side),
+    )
+    const top = Math.round(
+      Math.min(Math.max(face.box.y + face.box.height / 2 - side / 2, 0), full.height - side),
+    )
+    const crop = await sharp(bytes)
+      .rotate()
+      .extract({ left, top, width: side, height: side })
+      .resize(320, 320)
+      .jpeg({ quality: 80 })
+      .toBuffer()
+    const streamed = await pipeline.analyze(new Uint8Array(crop), {
+      mode: 'all',
+      maxFaces: 5,
+      liveness: true,
+    })
+    assert.equal(streamed.faces.length, 1)
+    const found = streamed.faces[0]
+    assert.ok(found !== undefined)
+    assert.ok(
+      found.box.width > 110 && found.box.width < 220,
+      `the face is about half the crop: ${String(found.box.width)}`,
+    )
+    assert.ok(found.score >= 0.5, 'the small detector is sure of it (no retry at 416 px)')
+    assert.ok(cosine(found.embedding, face.embedding) > 0.8, 'the same person as in the full photo')
+    assert.ok(found.liveness !== undefined && found.liveness > 0.5)
   },
 )

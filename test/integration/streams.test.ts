@@ -87,8 +87,10 @@ test('hello announces limits, models, thresholds and a suggested rate; the token
   assert.equal(hello.limits.maxFps, 9)
   assert.equal(hello.limits.maxFrameBytes, 100000)
   assert.ok(hello.suggestedFps >= 1 && hello.suggestedFps <= 9)
-  assert.ok(hello.models.includes('faceapi-face-recognition'))
-  assert.equal(hello.thresholds.match, started.config.match.threshold)
+  assert.ok(hello.models.includes('faceplugin-feature'))
+  const policy = started.app.gallery().policyFor('acme')
+  assert.equal(hello.thresholds.match, policy.threshold)
+  assert.equal(hello.thresholds.targetFpir, started.config.match.targetFpir)
   assert.ok(hello.tokenExpiresAt > Date.now())
 })
 

@@ -18,7 +18,7 @@ function n(label: number, similarity: number): Neighbour {
 
 test('no neighbours is unknown with similarity and margin 0 and no candidates', () => {
   assert.deepEqual(decide([], identityOf, POLICY), {
-    decision: { status: 'unknown', similarity: 0, margin: 0 },
+    decision: { status: 'unknown', similarity: 0, margin: 0, threshold: 0.93 },
     candidates: [],
   })
 })
@@ -30,6 +30,7 @@ test('a best identity above the threshold with enough lead is a match', () => {
     identity: { id: 'id-Ada', name: 'Ada' },
     similarity: 0.96,
     margin: 0.06,
+    threshold: 0.93,
   })
 })
 
@@ -47,12 +48,13 @@ test('a best identity above the threshold with too small a lead is uncertain, id
     identity: { id: 'id-Ada', name: 'Ada' },
     similarity: 0.95,
     margin: 0.01,
+    threshold: 0.93,
   })
 })
 
 test('a best identity below the threshold is unknown without an identity, candidates kept', () => {
   const { decision, candidates } = decide([n(10, 0.8), n(20, 0.5)], identityOf, POLICY)
-  assert.deepEqual(decision, { status: 'unknown', similarity: 0.8, margin: 0.3 })
+  assert.deepEqual(decision, { status: 'unknown', similarity: 0.8, margin: 0.3, threshold: 0.93 })
   assert.equal('identity' in decision, false)
   assert.deepEqual(
     candidates.map((c) => c.identity.name),
@@ -83,6 +85,7 @@ test('a similarity exactly at the threshold and a lead exactly at the margin are
     identity: { id: 'id-Ada', name: 'Ada' },
     similarity: 0.94,
     margin: 0.02,
+    threshold: 0.94,
   })
   const below = decide([n(10, 0.9399), n(20, 0.5)], identityOf, { ...POLICY, threshold: 0.94 })
   assert.equal(below.decision.status, 'unknown')
@@ -106,7 +109,7 @@ test('labels without an identity (deleted meanwhile) are skipped', () => {
   assert.equal(decision.status, 'match')
   assert.equal(candidates.length, 1)
   assert.deepEqual(decide([n(99, 0.99)], identityOf, POLICY), {
-    decision: { status: 'unknown', similarity: 0, margin: 0 },
+    decision: { status: 'unknown', similarity: 0, margin: 0, threshold: 0.93 },
     candidates: [],
   })
 })

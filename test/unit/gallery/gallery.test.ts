@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { rmSync } from 'node:fs'
 import { test } from 'node:test'
+import { fitImpostorModel, thresholdFor } from '../../../server/gallery/calibration.js'
 import { createGallery, type GalleryOptions } from '../../../server/gallery/index.js'
 import { singleLayout } from '../../../server/pipeline/embedding-layout.js'
 import { createMemoryLogger, tempDataDir } from '../../helpers/app.js'
@@ -29,7 +30,7 @@ function options(dataDir: string, overrides: Partial<GalleryOptions> = {}): Gall
     logger: createMemoryLogger().logger,
     layout: singleLayout(16, 'model-a'),
     hnsw: { M: 8, efConstruction: 50, ef: 32 },
-    policy: { threshold: 0.9, margin: 0.02, topK: 3 },
+    policy: { targetFpir: 0.01, threshold: 0.9, margin: 0.02, topK: 3 },
     ...overrides,
   }
 }
@@ -141,7 +142,7 @@ test('a fused gallery indexes the first part and ranks by the whole embedding', 
   const gallery = createGallery(
     options(dataDir, {
       layout,
-      policy: { threshold: 0.5, margin: 0, topK: 3 },
+      policy: { targetFpir: 0.01, threshold: 0.5, margin: 0, topK: 3 },
     }),
   )
   t.after(() => {
@@ -173,4 +174,82 @@ test('a fused gallery indexes the first part and ranks by the whole embedding', 
   assert.ok(second.similarity > 0.3 && second.similarity < 0.7, `Ada ${second.similarity}`)
   assert.ok(best.similarity > 0.9, `Bob ${best.similarity}`)
   assert.throws(() => gallery.addFace('acme', ada.id, { embedding: unit(4), quality: 1 }, actor), RangeError)
+})
+
+test('an identity enrolled from several faces is scored by their mean, not its best face', (t) => {
+  const dataDir = tempDataDir()
+  const gallery = createGallery(
+    options(dataDir, { policy: { targetFpir: 0.01, threshold: 0.5, margin: 0, topK: 3 } }),
+  )
+  t.after(() => {
+    gallery.close()
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+  const ada = gallery.createIdentity('acme', { name: 'Ada' }, actor)
+  const a = unit(21)
+  const b = unit(22)
+  gallery.addFace('acme', ada.id, { embedding: a, quality: 0.9 }, actor)
+  gallery.addFace('acme', ada.id, { embedding: b, quality: 0.9 }, actor)
+  const mean = a.map((x, i) => x + (b[i] ?? 0))
+  const norm = Math.hypot(...mean)
+  const expected = a.reduce((sum, x, i) => sum + x * ((mean[i] ?? 0) / norm), 0)
+  const { decision } = gallery.recognize('acme', a)
+  assert.ok(Math.abs(decision.similarity - expected) < 1e-3, `${decision.similarity} vs template ${expected}`)
+  assert.ok(decision.similarity < 0.999, 'the probe equals one face exactly, but the template is the mean')
+  // Deleting a face changes the template at once.
+  const faces = gallery.store.listFaces('acme', ada.id)
+  gallery.deleteFace('acme', faces[1]?.id ?? '', actor)
+  assert.ok(gallery.recognize('acme', a).decision.similarity > 0.999)
+})
+
+test('thresholds follow the target FPIR and the gallery size, and say what they rest on', (t) => {
+  const dataDir = tempDataDir()
+  // A cohort whose impostor scores are spread evenly over [-0.5, 0.5).
+  const cohortScores = Array.from({ length: 100_000 }, (_, i) => i / 100_000 - 0.5)
+  const cohort = fitImpostorModel(cohortScores)
+  const gallery = createGallery(
+    options(dataDir, {
+      layout: singleLayout(16, 'model-a'),
+      policy: { targetFpir: 0.01, margin: 0.02, topK: 3 },
+      cohort,
+      orgPolicies: { strict: { targetFpir: 0.001 }, pinned: { threshold: 0.77 } },
+    }),
+  )
+  t.after(() => {
+    gallery.close()
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+  const empty = gallery.policyFor('acme')
+  assert.equal(empty.basis, 'cohort')
+  assert.equal(empty.identities, 0)
+  assert.ok(Math.abs(empty.threshold - thresholdFor(cohort, 0.01, 1)) < 1e-9)
+  for (let i = 0; i < 10; i++) {
+    const person = gallery.createIdentity('acme', { name: `P${String(i)}` }, actor)
+    gallery.addFace('acme', person.id, { embedding: unit(100 + i), quality: 0.9 }, actor)
+  }
+  const ten = gallery.policyFor('acme')
+  assert.equal(ten.identities, 10)
+  assert.ok(ten.threshold > empty.threshold, 'ten identities give a stranger ten chances')
+  assert.ok(gallery.policyFor('strict').threshold > empty.threshold, 'a stricter target, a higher threshold')
+  assert.deepEqual(
+    { basis: gallery.policyFor('pinned').basis, threshold: gallery.policyFor('pinned').threshold },
+    { basis: 'fixed', threshold: 0.77 },
+  )
+  const decision = gallery.recognize('acme', unit(100)).decision
+  assert.equal(decision.threshold, Math.round(ten.threshold * 1e4) / 1e4, 'a decision says its threshold')
+
+  // Past MIN_CALIBRATION_IDENTITIES the gallery's own impostor scores count too.
+  for (let i = 10; i < 40; i++) {
+    const person = gallery.createIdentity('acme', { name: `P${String(i)}` }, actor)
+    gallery.addFace('acme', person.id, { embedding: unit(100 + i), quality: 0.9 }, actor)
+  }
+  const forty = gallery.policyFor('acme')
+  assert.equal(forty.galleryPairs, 40 * 39)
+  assert.ok(forty.cohortThreshold !== undefined && forty.galleryThreshold !== undefined)
+  assert.equal(
+    forty.threshold,
+    Math.max(forty.cohortThreshold, forty.galleryThreshold),
+    'the higher estimate wins',
+  )
+  assert.equal(forty.basis, forty.galleryThreshold > forty.cohortThreshold ? 'gallery' : 'cohort')
 })

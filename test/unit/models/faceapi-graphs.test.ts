@@ -439,6 +439,7 @@ test('every face-api recipe declares MIT-licensed package files and builds a gra
       'faceapi-face-recognition',
       'faceapi-landmark68',
       'faceapi-tiny-face-detector',
+      'faceapi-tiny-face-detector-224',
       'faceapi-ssd-mobilenetv1',
     ],
   )

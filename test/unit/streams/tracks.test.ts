@@ -31,17 +31,20 @@ function face(b: WireBox, embedding: readonly number[] = [1, 0, 0, 0], quality =
 
 function match(identity: IdentityRef, similarity = 0.96): Recognition {
   return {
-    decision: { status: 'match', identity, similarity, margin: 0.1 },
+    decision: { status: 'match', identity, similarity, margin: 0.1, threshold: 0.9 },
     candidates: [{ identity, similarity }],
   }
 }
 
 function unknown(similarity = 0.4): Recognition {
-  return { decision: { status: 'unknown', similarity, margin: similarity }, candidates: [] }
+  return { decision: { status: 'unknown', similarity, margin: similarity, threshold: 0.9 }, candidates: [] }
 }
 
 function uncertain(identity: IdentityRef): Recognition {
-  return { decision: { status: 'uncertain', identity, similarity: 0.94, margin: 0.01 }, candidates: [] }
+  return {
+    decision: { status: 'uncertain', identity, similarity: 0.94, margin: 0.01, threshold: 0.9 },
+    candidates: [],
+  }
 }
 
 const CLIENT_7: TrackRef = { id: 7, source: 'client' }
@@ -177,7 +180,7 @@ test('the first decision of a track is stable at once and marked changed', () =>
   assert.ok(assigned !== undefined)
   const settled = table.settle(assigned.track, match(ADA), 0)
   assert.deepEqual(settled, {
-    decision: { status: 'match', identity: ADA, similarity: 0.96, margin: 0.1 },
+    decision: { status: 'match', identity: ADA, similarity: 0.96, margin: 0.1, threshold: 0.9 },
     candidates: [{ identity: ADA, similarity: 0.96 }],
     frames: 1,
     changed: true,
@@ -202,7 +205,13 @@ test('one bad frame does not flip a match: the stable decision stays and the fre
   table.settle(CLIENT_7, match(ADA), 0)
   const bad = table.settle(CLIENT_7, unknown(), 100)
   assert.equal(bad.changed, false)
-  assert.deepEqual(bad.decision, { status: 'match', identity: ADA, similarity: 0.96, margin: 0.1 })
+  assert.deepEqual(bad.decision, {
+    status: 'match',
+    identity: ADA,
+    similarity: 0.96,
+    margin: 0.1,
+    threshold: 0.9,
+  })
   assert.deepEqual(bad.pending, { status: 'unknown', frames: 1 })
   assert.deepEqual(bad.candidates, [], 'candidates are this frame’s')
   const good = table.settle(CLIENT_7, match(ADA, 0.97), 200)
@@ -329,4 +338,15 @@ test('IoU is the intersection over the union and 0 for disjoint or empty boxes',
   assert.equal(iou(box(0, 0), box(50, 0)), 5000 / 15000)
   assert.equal(iou(box(0, 0), box(100, 0)), 0)
   assert.equal(iou(box(0, 0), { x: 0, y: 0, width: 0, height: 10 }), 0)
+})
+
+test('a track fuses the liveness of its scored frames, and keeps none when no frame was scored', () => {
+  const table = createTrackTable({ windowFrames: 3 })
+  const [first] = table.assign([{ ...face(box(0, 0)), liveness: 0.9 }], undefined, 0)
+  assert.equal(first?.liveness, 0.9)
+  table.assign([face(box(0, 0))], undefined, 10) // not scored this frame
+  const [third] = table.assign([{ ...face(box(0, 0)), liveness: 0.1 }], undefined, 20)
+  assert.ok(Math.abs((third?.liveness ?? 0) - 0.5) < 1e-12, 'mean of the scored frames in the window')
+  const [fresh] = table.assign([face(box(500, 500))], undefined, 30)
+  assert.equal(fresh?.liveness, undefined)
 })
