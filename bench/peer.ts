@@ -6,13 +6,16 @@
  * object on the last line.
  *
  *   npm run bench:peer -- [--images 200] [--rounds 3] [--warmup 20] [--faces ../shared/faces]
+ *                         [--mode main|all]
  *
  * Per frame, each side goes from the JPEG bytes in memory to one face's embedding:
- * - facewire: `pipeline.analyze(bytes, { mode: 'main', maxFaces: 1 })` through a pool of one
- *   worker (ONNX Runtime, one intra-op thread), timed as the round trip: the bytes' transfer to
- *   the worker, decode (sharp), TinyFaceDetector at 416 px (and the SSD MobileNetV1 detector when
- *   its main face scores under 0.5), the 68-point landmark net twice, the dlib face chip, quality,
- *   and both embedders (dlib ResNet 128-d and faceres 1024-d), fused into one embedding.
+ * - facewire: `pipeline.analyze(bytes, { mode, maxFaces: 1 })` through a pool of one worker (ONNX
+ *   Runtime, one intra-op thread), timed as the round trip: the bytes' transfer to the worker,
+ *   decode (sharp), detection, the 68-point landmark net twice, the ArcFace 5-point chip,
+ *   quality and the 512-d embedder. `main` (default: enrollment's path) detects with
+ *   TinyFaceDetector at 416 px, and the SSD MobileNetV1 detector too when its main face scores
+ *   under 0.5; `all` (a stream's path, without liveness) uses TinyFaceDetector at 224 px on these
+ *   250 px photos, and the 416 px one when unsure.
  * - Human: the same decoder (`decodeImage`, sharp, the worker's sharp settings), the pixels into
  *   an int32 tensor, `human.detect(tensor)`, the tensor disposed: BlazeFace on the whole frame,
  *   FaceMesh (468 points) on the rotation-corrected crop of the best face (`maxDetected` 1,
@@ -46,6 +49,7 @@ const { values } = parseArgs({
     images: { type: 'string', default: '200' },
     rounds: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '20' },
+    mode: { type: 'string', default: 'main' },
     faces: { type: 'string', default: process.env['FACEWIRE_FACES'] ?? join(projectRoot, '../shared/faces') },
   },
 })
@@ -58,6 +62,9 @@ function positive(name: string, text: string): number {
 }
 
 const imageCount = positive('images', values.images)
+if (values.mode !== 'main' && values.mode !== 'all')
+  throw new Error(`--mode must be main or all, got '${values.mode}'`)
+const facewireMode: 'main' | 'all' = values.mode
 const rounds = positive('rounds', values.rounds)
 const warmupCount = positive('warmup', values.warmup)
 const lfwDir = join(values.faces, 'lfw-view1')
@@ -209,7 +216,7 @@ interface FacewireFrame {
 
 async function facewireFrame(pipeline: Pipeline, bytes: Uint8Array): Promise<FacewireFrame> {
   const started = performance.now()
-  const result = await pipeline.analyze(new Uint8Array(bytes), { mode: 'main', maxFaces: 1 })
+  const result = await pipeline.analyze(new Uint8Array(bytes), { mode: facewireMode, maxFaces: 1 })
   return {
     ms: performance.now() - started,
     totalMs: result.timings.totalMs,
@@ -321,6 +328,7 @@ const report = {
   runS: round(runS, 1),
   facewire: {
     workers: 1,
+    mode: facewireMode,
     models: info.models,
     loadMs: round(facewireLoadMs),
     embeddingLength: fw.find((f) => f.embeddingLength > 0)?.embeddingLength ?? 0,
