@@ -7,13 +7,8 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { parseConfig } from '../../server/config.js'
 import { fitImpostorModel, type CohortFile } from '../../server/gallery/calibration.js'
-import { createLogger } from '../../server/logger.js'
-import { layoutFromManifest } from '../../server/pipeline/embedding-layout.js'
-import { createPipeline, pipelineOptionsFromConfig } from '../../server/pipeline/index.js'
-import { loadManifest } from '../../server/pipeline/manifest.js'
-import { embedAll } from './eval.js'
+import { embedAll, startEvalPipeline } from './eval.js'
 import { parsePairs } from './verification.js'
 
 const USAGE = `usage: facewire eval cohort --root DIR --pairs FILE [--out FILE]
@@ -60,16 +55,12 @@ export async function runEvalCohort(args: string[]): Promise<number> {
     process.stderr.write(USAGE + '\n')
     return 2
   }
-  const config = parseConfig({ ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' })
-  const logger = createLogger({ level: config.logLevel })
-  const pipelineOptions = pipelineOptionsFromConfig(config)
-  const layout = layoutFromManifest(await loadManifest(pipelineOptions.modelsDir))
-  const out = values.out ?? join(pipelineOptions.modelsDir, 'cohort.json')
   const pairs = parsePairs(await readFile(values.pairs, 'utf8')).pairs
   const keys = [
     ...new Set(pairs.flatMap((p) => [`${p.a.name}/${p.a.index}.jpg`, `${p.b.name}/${p.b.index}.jpg`])),
   ].sort()
-  const pipeline = createPipeline({ ...pipelineOptions, logger })
+  const { config, modelsDir, layout, pipeline } = await startEvalPipeline()
+  const out = values.out ?? join(modelsDir, 'cohort.json')
   try {
     await pipeline.ready
     const embeddings = await embedAll(pipeline, values.root, keys, config.workers * 2)

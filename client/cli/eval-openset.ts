@@ -8,18 +8,13 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { parseConfig, type Config } from '../../server/config.js'
+import type { Config } from '../../server/config.js'
 import { loadCohort } from '../../server/gallery/calibration.js'
 import { createGallery, meanTemplate } from '../../server/gallery/index.js'
 import { createLogger } from '../../server/logger.js'
-import {
-  layoutFromManifest,
-  partCosines,
-  type EmbeddingLayout,
-} from '../../server/pipeline/embedding-layout.js'
-import { createPipeline, pipelineOptionsFromConfig, type Pipeline } from '../../server/pipeline/index.js'
-import { loadManifest } from '../../server/pipeline/manifest.js'
-import { embedAll } from './eval.js'
+import { partCosines, type EmbeddingLayout } from '../../server/pipeline/embedding-layout.js'
+import type { Pipeline } from '../../server/pipeline/index.js'
+import { embedAll, startEvalPipeline } from './eval.js'
 import {
   buildProtocol,
   rankOneRate,
@@ -403,16 +398,12 @@ export async function runEvalOpenSet(args: string[]): Promise<number> {
     enrollPhotos,
     strangers: values.strangers,
   })
-  const config = parseConfig({ ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' })
-  const logger = createLogger({ level: config.logLevel })
-  const pipelineOptions = pipelineOptionsFromConfig(config)
-  const layout = layoutFromManifest(await loadManifest(pipelineOptions.modelsDir))
-  const pipeline = createPipeline({ ...pipelineOptions, logger })
+  const { config, modelsDir, layout, pipeline } = await startEvalPipeline()
   try {
     const report = await evaluateOpenSet(pipeline, config, layout, {
       root: values.root,
       protocol,
-      modelsDir: pipelineOptions.modelsDir,
+      modelsDir,
       concurrency: config.workers * 2,
       ...(values.embeddings === undefined ? {} : { embeddingsFile: values.embeddings }),
     })

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { parseConfig } from '../../server/config.js'
-import { createLogger } from '../../server/logger.js'
+import { parseConfig, type Config } from '../../server/config.js'
+import { createLogger, type Logger } from '../../server/logger.js'
 import {
   layoutFromManifest,
   partCosines,
@@ -327,6 +327,25 @@ function formatReport(report: EvalReport): string {
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')
 }
 
+/**
+ * What every `facewire eval` command runs on: the configuration from the environment (logs at
+ * `warn` unless LOG_LEVEL says otherwise), the models' embedding layout and a started pipeline.
+ */
+export async function startEvalPipeline(): Promise<{
+  config: Config
+  logger: Logger
+  modelsDir: string
+  layout: EmbeddingLayout
+  pipeline: Pipeline
+}> {
+  const config = parseConfig({ ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' })
+  const logger = createLogger({ level: config.logLevel })
+  const pipelineOptions = pipelineOptionsFromConfig(config)
+  const layout = layoutFromManifest(await loadManifest(pipelineOptions.modelsDir))
+  const pipeline = createPipeline({ ...pipelineOptions, logger })
+  return { config, logger, modelsDir: pipelineOptions.modelsDir, layout, pipeline }
+}
+
 export async function runEval(args: string[]): Promise<number> {
   if (args[0] === 'openset') return (await import('./eval-openset.js')).runEvalOpenSet(args.slice(1))
   if (args[0] === 'cohort') return (await import('./eval-cohort.js')).runEvalCohort(args.slice(1))
@@ -349,11 +368,7 @@ export async function runEval(args: string[]): Promise<number> {
     process.stderr.write(USAGE + '\n')
     return 2
   }
-  const config = parseConfig({ ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' })
-  const logger = createLogger({ level: config.logLevel })
-  const pipelineOptions = pipelineOptionsFromConfig(config)
-  const layout = layoutFromManifest(await loadManifest(pipelineOptions.modelsDir))
-  const pipeline = createPipeline({ ...pipelineOptions, logger })
+  const { config, layout, pipeline } = await startEvalPipeline()
   try {
     const report = await evaluateLfw(pipeline, {
       layout,

@@ -53,6 +53,19 @@ export function fixedBatch(model: ManifestModel): number | undefined {
   return typeof first === 'number' && first > 0 ? first : undefined
 }
 
+/** A model with one square input and one output (detectors, landmarks, liveness, eyes). */
+function squareModel(
+  model: ManifestModel,
+  run: ModelRunner,
+): { run: ModelRunner; input: string; output: string; inputSize: number } {
+  return {
+    run,
+    input: io(model, 'inputs'),
+    output: io(model, 'outputs'),
+    inputSize: model.preprocessing.width,
+  }
+}
+
 function embedderModel(model: ManifestModel, run: ModelRunner): EmbedderModel {
   const batch = fixedBatch(model)
   return {
@@ -95,18 +108,8 @@ export async function buildFaceModels(
       small === undefined ? undefined : makeRunner(small, 'smallDetector'),
     ])
   const models: FaceModels = {
-    detector: {
-      run: detectorRun,
-      input: io(detector, 'inputs'),
-      output: io(detector, 'outputs'),
-      inputSize: detector.preprocessing.width,
-    },
-    landmarks: {
-      run: landmarksRun,
-      input: io(landmarks, 'inputs'),
-      output: io(landmarks, 'outputs'),
-      inputSize: landmarks.preprocessing.width,
-    },
+    detector: squareModel(detector, detectorRun),
+    landmarks: squareModel(landmarks, landmarksRun),
     embedder: embedderModel(embedder, embedderRun),
     layout,
   }
@@ -121,30 +124,10 @@ export async function buildFaceModels(
   if (secondary !== undefined && secondaryRun !== undefined) {
     models.secondaryEmbedder = embedderModel(secondary, secondaryRun)
   }
-  if (small !== undefined && smallRun !== undefined) {
-    models.smallDetector = {
-      run: smallRun,
-      input: io(small, 'inputs'),
-      output: io(small, 'outputs'),
-      inputSize: small.preprocessing.width,
-    }
-  }
-  if (liveness !== undefined && livenessRun !== undefined) {
-    models.liveness = {
-      run: livenessRun,
-      input: io(liveness, 'inputs'),
-      output: io(liveness, 'outputs'),
-      inputSize: liveness.preprocessing.width,
-    }
-  }
-  if (eyes !== undefined && eyesRun !== undefined) {
-    models.eyes = {
-      run: eyesRun,
-      input: io(eyes, 'inputs'),
-      output: io(eyes, 'outputs'),
-      inputSize: eyes.preprocessing.width,
-    }
-  }
+  if (small !== undefined && smallRun !== undefined) models.smallDetector = squareModel(small, smallRun)
+  if (liveness !== undefined && livenessRun !== undefined)
+    models.liveness = squareModel(liveness, livenessRun)
+  if (eyes !== undefined && eyesRun !== undefined) models.eyes = squareModel(eyes, eyesRun)
   const ids = [
     detector.id,
     ...(small === undefined ? [] : [small.id]),
