@@ -19,11 +19,14 @@ export const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
  * Loads `model` from `dir` (its sha256 checked against the manifest) and returns a runner that
  * reports each run's ONNX Runtime time to `onInference`. ERR_MODEL_INVALID when it cannot load.
  */
+/** A runner whose session can be released (the worker does so before it exits). */
+export type OnnxRunner = ModelRunner & { release(): Promise<void> }
+
 export async function createOnnxRunner(
   dir: string,
   model: ManifestModel,
   onInference: (ms: number) => void,
-): Promise<ModelRunner> {
+): Promise<OnnxRunner> {
   const bytes = await readVerifiedModel(dir, model)
   let session: ort.InferenceSession
   try {
@@ -34,7 +37,7 @@ export async function createOnnxRunner(
       details: { model: model.id },
     })
   }
-  return async (feeds) => {
+  const run: ModelRunner = async (feeds) => {
     const inputs: Record<string, ort.Tensor> = {}
     for (const [name, tensor] of Object.entries(feeds)) {
       inputs[name] = new ort.Tensor('float32', tensor.data, [...tensor.dims])
@@ -48,4 +51,5 @@ export async function createOnnxRunner(
     }
     return out
   }
+  return Object.assign(run, { release: () => session.release() })
 }

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads'
 import { FacewireError, isErrorCode } from '../errors.js'
 import type { Logger } from '../logger.js'
-import type { TaskMessage, WorkerError, WorkerInfo, WorkerMessage } from './protocol.js'
+import type { PoolMessage, TaskMessage, WorkerError, WorkerInfo, WorkerMessage } from './protocol.js'
 
 export interface PoolOptions {
   /** Worker entry (compiled JavaScript). */
@@ -60,7 +60,27 @@ interface Slot<TOptions, TResult> {
   ready: boolean
   task: RunningTask<TOptions, TResult> | undefined
   retired: boolean
+  /** Resolves once the worker has loaded (or failed to) or exited: it is safe to stop then. */
+  settled: Promise<void>
+  /** Resolves when the thread has exited. */
+  exited: Promise<void>
 }
+
+/**
+ * How long close() lets a worker finish loading, and then release its sessions and exit, before it
+ * terminates the thread. Terminating a thread while ONNX Runtime works in it (loading a model,
+ * finalising sessions) can abort the whole process, so workers are asked to stop first.
+ */
+export const WORKER_STOP_GRACE_MS = 5_000
+
+const within = (promise: Promise<void>, ms: number): Promise<void> =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    void promise.then(() => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
 
 function toError(error: WorkerError): FacewireError {
   const code = isErrorCode(error.code) ? error.code : 'ERR_INTERNAL'
@@ -161,10 +181,28 @@ export function createPool<TOptions, TResult>(options: PoolOptions): Pool<TOptio
 
   function spawn(): Slot<TOptions, TResult> {
     const worker = new Worker(options.workerUrl, { workerData: options.workerData })
-    const slot: Slot<TOptions, TResult> = { worker, ready: false, task: undefined, retired: false }
+    let settle: () => void = () => undefined
+    const settled = new Promise<void>((resolve) => {
+      settle = resolve
+    })
+    const exited = new Promise<void>((resolve) => {
+      worker.once('exit', () => {
+        settle()
+        resolve()
+      })
+    })
+    const slot: Slot<TOptions, TResult> = {
+      worker,
+      ready: false,
+      task: undefined,
+      retired: false,
+      settled,
+      exited,
+    }
     worker.on('message', (message: WorkerMessage<TResult>) => {
       switch (message.type) {
         case 'ready':
+          settle()
           slot.ready = true
           readyCount++
           if (!initialised && readyCount === options.size) {
@@ -174,6 +212,7 @@ export function createPool<TOptions, TResult>(options: PoolOptions): Pool<TOptio
           dispatch()
           break
         case 'init-failed':
+          settle()
           logger.error(
             { code: message.error.code, reason: message.error.message },
             'pipeline.worker_init_failed',
@@ -269,7 +308,15 @@ export function createPool<TOptions, TResult>(options: PoolOptions): Pool<TOptio
       if (busyCount() > 0) await new Promise<void>((resolve) => idleWaiters.push(resolve))
       await Promise.all(
         slots.map(async (slot) => {
+          const wasReady = slot.ready
           slot.retired = true
+          // A worker still loading its models is let finish; a ready one releases its sessions
+          // and exits by itself. Either is bounded; then the thread is terminated if it is alive.
+          await within(slot.settled, WORKER_STOP_GRACE_MS)
+          if (wasReady || slot.ready) {
+            slot.worker.postMessage({ type: 'close' } satisfies PoolMessage<TOptions>)
+            await within(slot.exited, WORKER_STOP_GRACE_MS)
+          }
           await slot.worker.terminate()
         }),
       )

@@ -12,6 +12,9 @@ export interface TaskMessage<TOptions> {
   options: TOptions
 }
 
+/** Main thread -> worker: a task, or the request to release everything and exit. */
+export type PoolMessage<TOptions> = TaskMessage<TOptions> | { type: 'close' }
+
 /** Worker -> main thread. */
 export type WorkerMessage<TResult> =
   | { type: 'ready'; info: WorkerInfo }

@@ -1,11 +1,13 @@
 import { parentPort } from 'node:worker_threads'
 import { FacewireError, toFacewireError } from '../errors.js'
-import type { TaskMessage, WorkerError, WorkerInfo, WorkerMessage } from './protocol.js'
+import type { PoolMessage, WorkerError, WorkerInfo, WorkerMessage } from './protocol.js'
 
 export interface TaskHandler<TOptions, TResult> {
   info: WorkerInfo
   /** Returns the result and the buffers to transfer back (embeddings), never copied. */
   handle(bytes: Uint8Array, options: TOptions): Promise<{ result: TResult; transfer: ArrayBuffer[] }>
+  /** Releases native resources (ONNX Runtime sessions) before the thread exits. */
+  close?(): Promise<void>
 }
 
 function toWorkerError(error: unknown): WorkerError {
@@ -31,7 +33,19 @@ export function serveTasks<TOptions, TResult>(init: () => Promise<TaskHandler<TO
   init().then(
     (handler) => {
       let chain = Promise.resolve()
-      port.on('message', (message: TaskMessage<TOptions>) => {
+      port.on('message', (message: PoolMessage<TOptions>) => {
+        if (message.type === 'close') {
+          // After the running task: release the sessions, then let the thread end on its own
+          // (nothing left to wait for once the port is closed).
+          chain = chain.then(async () => {
+            try {
+              await handler.close?.()
+            } finally {
+              port.close()
+            }
+          })
+          return
+        }
         chain = chain.then(async () => {
           try {
             const { result, transfer } = await handler.handle(new Uint8Array(message.bytes), message.options)

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { FacewireError } from '../../../server/errors.js'
 import { createPool, type PoolOptions } from '../../../server/pipeline/pool.js'
@@ -154,4 +157,23 @@ test('closing refuses queued tasks with ERR_SHUTTING_DOWN and finishes running o
   assert.equal((await running).result.bytes, 16)
   await closed
   assert.equal(await codeOf(pool.run(frame(0), {})), 'ERR_SHUTTING_DOWN')
+})
+
+test('close lets workers that are still loading finish, then asks every worker to release its resources before it exits', async () => {
+  const closedDir = mkdtempSync(join(tmpdir(), 'facewire-pool-'))
+  try {
+    const { pool } = scriptedPool({ workerData: { initDelayMs: 300, closedDir } })
+    // Closed while both workers are still loading: no thread is terminated mid-load.
+    await pool.close()
+    const closed = readdirSync(closedDir).filter((name) => name.startsWith('closed-'))
+    assert.equal(closed.length, 2, 'both workers released their resources')
+
+    const { pool: ready } = scriptedPool({ workerData: { closedDir } })
+    await ready.ready
+    assert.equal(await ready.run(frame(0), {}).then((r) => r.result.bytes), 16)
+    await ready.close()
+    assert.equal(readdirSync(closedDir).length, 4)
+  } finally {
+    rmSync(closedDir, { recursive: true, force: true })
+  }
 })
