@@ -126,6 +126,7 @@ export async function buildRecipe(recipe: ModelRecipe): Promise<{ entry: Manifes
     outputs: result.outputs,
     preprocessing: recipe.preprocessing,
     ...(recipe.alignment !== undefined ? { alignment: { ...recipe.alignment } } : {}),
+    ...(recipe.landmarkFraming !== undefined ? { landmarkFraming: recipe.landmarkFraming } : {}),
   }
   return { entry, bytes: result.bytes }
 }

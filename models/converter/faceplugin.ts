@@ -130,6 +130,29 @@ export const facepluginRecipes: ModelRecipe[] = [
     },
     { template: 'arcface' },
   ),
+  {
+    ...recipe(
+      'faceplugin-landmark',
+      'fr_landmark.onnx',
+      '68-point face landmarks (iBUG 300-W order): 136 values, x and y in 0..1 of the face crop',
+      {
+        width: 64,
+        height: 64,
+        channels: 'GRAY',
+        layout: 'NCHW',
+        dtype: 'float32',
+        scale: 1 / 256,
+        offset: 0,
+        range: [0, 255 / 256],
+        notes:
+          "The face box of the package's detector (fr_detect.onnx), kept inside the image, resized " +
+          'to 64x64 (bilinear), grey, pixel / 256, planar. The pipeline reframes its own boxes to ' +
+          "match (server/pipeline/detectors/faceplugin-landmarks.ts) and takes the package's five " +
+          'points of the 68. Batch fixed to 1.',
+      },
+    ),
+    landmarkFraming: 'faceplugin',
+  },
   recipe(
     'faceplugin-liveness',
     'fr_liveness.onnx',

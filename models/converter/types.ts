@@ -265,6 +265,8 @@ export interface ModelRecipe {
   preprocessing: Preprocessing
   /** Face alignment the model expects (embedders); copied into the manifest entry. */
   alignment?: Alignment
+  /** How a 68-point landmark model frames the face (server/pipeline/analyze.ts); copied too. */
+  landmarkFraming?: 'faceapi' | 'faceplugin'
   build(): Promise<RecipeBuildResult>
 }
 
@@ -291,6 +293,7 @@ export interface ManifestEntry {
   outputs: TensorSpec[]
   preprocessing: Preprocessing
   alignment?: Alignment
+  landmarkFraming?: 'faceapi' | 'faceplugin'
 }
 
 /** Which manifest models the face pipeline uses for each stage (values are model ids). */

@@ -1,10 +1,18 @@
 /**
- * One frame through the face models: decode, detect, 68 landmarks, plausibility, dlib face chip,
+ * One frame through the face models: decode, detect, 68 landmarks, plausibility, face chip,
  * quality, embed. Pure orchestration: models arrive as runners, so this file never imports
  * onnxruntime (only the worker does).
  */
 import { decodeSsdMobilenetv1, SSD_MOBILENETV1_INPUT_SIZE } from './detectors/ssd-decode.js'
 import { decodeTinyFaceDetectorGrid } from './detectors/tiny-face-decode.js'
+import {
+  FACEPLUGIN_DETECTION_FRAME,
+  FACEPLUGIN_REFINED_FRAME,
+  facepluginFivePoints,
+  facepluginLandmarkInput,
+  facepluginLandmarkRect,
+  facepluginLandmarksToImage,
+} from './detectors/faceplugin-landmarks.js'
 import { landmarksToImage } from './detectors/landmarks68-decode.js'
 import { composeEmbedding, type EmbeddingLayout } from './embedding-layout.js'
 import { eyeInput, eyeRects, livenessInput, softmaxAt } from './liveness.js'
@@ -26,6 +34,7 @@ import {
   type Box,
   type FaceChip,
   type FaceChipOptions,
+  type FivePoints,
   type Point,
   type RgbImage,
 } from './vision/index.js'
@@ -45,8 +54,18 @@ export interface FaceModels {
   smallDetector?: TinyDetector
   /** Optional second detector tried when the first finds no plausible face (face-api SSD). */
   fallbackDetector?: { run: ModelRunner; input: string; boxes: string; scores: string }
-  /** face-api 68-point landmarks: input [N,112,112,3] raw RGB, output [N,136] in 0..1. */
-  landmarks: { run: ModelRunner; input: string; output: string; inputSize: number }
+  /**
+   * 68-point landmarks, output [N,136] in 0..1 of the crop. `faceapi` (the default): input
+   * [N,112,112,3] raw RGB of the box padded square; `faceplugin`: [1,1,64,64] grey / 256 of the
+   * box reframed as that package's detector frames faces, and the package's five points.
+   */
+  landmarks: {
+    run: ModelRunner
+    input: string
+    output: string
+    inputSize: number
+    framing?: LandmarkFraming
+  }
   /** dlib ResNet: input [N,150,150,3] raw RGB dlib chips, output [N,128]. */
   embedder: EmbedderModel
   /** Optional second embedder (faceres: [N,224,224,3] raw RGB), fused per `layout`. */
@@ -58,6 +77,8 @@ export interface FaceModels {
   /** Eye state (faceplugin): [1,1,S,S] grey / 255 eye crop -> logits, class 1 = open. */
   eyes?: { run: ModelRunner; input: string; output: string; inputSize: number }
 }
+
+export type LandmarkFraming = 'faceapi' | 'faceplugin'
 
 export interface TinyDetector {
   run: ModelRunner
@@ -115,6 +136,8 @@ interface Candidate extends Detection {
   box: Box
   landmarks68: Point[]
   landmarks: readonly Point[]
+  /** The five points the embedder aligns on, as the landmark model's convention derives them. */
+  five: FivePoints
 }
 
 const now = (): number => performance.now()
@@ -178,21 +201,21 @@ function stack(images: RgbImage[], tensor: EmbedderModel['tensor']): TensorData 
 }
 
 /** The similarity that frames a face for `embedder` (face-models.ts chipFraming). */
-function embedderChip(landmarks68: Point[], embedder: EmbedderModel): FaceChip {
-  if ('template' in embedder.framing) return arcFaceTransform(landmarks68, embedder.chipSize)
-  return faceChipTransform(landmarks68, { size: embedder.chipSize, ...embedder.framing })
+function embedderChip(face: { landmarks68: Point[]; five: FivePoints }, embedder: EmbedderModel): FaceChip {
+  if ('template' in embedder.framing) return arcFaceTransform(face.five, embedder.chipSize)
+  return faceChipTransform(face.landmarks68, { size: embedder.chipSize, ...embedder.framing })
 }
 
 /** Crops each face as `embedder` wants it and returns its raw output rows. */
 async function embedFaces(
   image: RgbImage,
-  faces: readonly { landmarks68: Point[] }[],
+  faces: readonly { landmarks68: Point[]; five: FivePoints }[],
   embedder: EmbedderModel,
   timings: { alignMs: number; embedMs: number },
 ): Promise<{ chips: RgbImage[]; rows: Float32Array[] }> {
   let t = now()
   const chips = faces.map((face) => {
-    const chip = embedderChip(face.landmarks68, embedder)
+    const chip = embedderChip(face, embedder)
     return extractChip(image, chip.chipToImage, chip.size, chip.size)
   })
   timings.alignMs += now() - t
@@ -287,12 +310,46 @@ function cropRect(box: Box, image: RgbImage): Box {
   return { x, y, width: Math.max(1, right - x), height: Math.max(1, bottom - y) }
 }
 
+/**
+ * faceplugin's net, one face per run (its graph fixes the batch to 1), on each box reframed by
+ * `frame` (detector boxes and refined boxes frame faces differently).
+ */
+async function locateFaceplugin(
+  image: RgbImage,
+  detections: Detection[],
+  models: FaceModels,
+  frame: typeof FACEPLUGIN_DETECTION_FRAME,
+): Promise<Candidate[]> {
+  const { landmarks } = models
+  const size = landmarks.inputSize
+  const candidates: Candidate[] = []
+  for (const detection of detections) {
+    const rect = facepluginLandmarkRect(detection.box, frame, image.width, image.height)
+    const data = facepluginLandmarkInput(image, rect, size)
+    const outputs = await landmarks.run({ [landmarks.input]: { data, dims: [1, 1, size, size] } })
+    const points = facepluginLandmarksToImage(output(outputs, landmarks.output).data.subarray(0, 136), rect)
+    candidates.push({
+      ...detection,
+      landmarks68: points,
+      landmarks: points,
+      five: facepluginFivePoints(points),
+    })
+  }
+  return candidates
+}
+
+/** Landmarks of each detection; `refined` when the boxes come from refinedBox. */
 async function locateLandmarks(
   image: RgbImage,
   detections: Detection[],
   models: FaceModels,
+  refined = false,
 ): Promise<Candidate[]> {
   const { landmarks } = models
+  if (landmarks.framing === 'faceplugin') {
+    const frame = refined ? FACEPLUGIN_REFINED_FRAME : FACEPLUGIN_DETECTION_FRAME
+    return locateFaceplugin(image, detections, models, frame)
+  }
   const size = landmarks.inputSize
   const rects = detections.map((d) => cropRect(d.box, image))
   // The batch is written in place, one crop after the other: no 8-bit crop per face.
@@ -305,7 +362,7 @@ async function locateLandmarks(
   return detections.map((detection, i) => {
     const rect = rects[i] ?? detection.box
     const points = landmarksToImage(raw.subarray(i * 136, (i + 1) * 136), rect, size)
-    return { ...detection, landmarks68: points, landmarks: points }
+    return { ...detection, landmarks68: points, landmarks: points, five: toFivePoints(points) }
   })
 }
 
@@ -406,6 +463,7 @@ async function facesFrom(
           image,
           kept.map(({ face }, i) => ({ box: refinedBoxes[i] ?? face.box, score: face.score })),
           models,
+          true,
         )
   // Take the second pass (and its box, which frames the face better than a detector box does)
   // where its landmarks are plausible; otherwise keep the first.
@@ -440,7 +498,7 @@ async function facesFrom(
         height: round2(face.box.height),
       },
       score: face.score,
-      landmarks: toFivePoints(face.landmarks68).map((p) => ({ x: round2(p.x), y: round2(p.y) })),
+      landmarks: face.five.map((p) => ({ x: round2(p.x), y: round2(p.y) })),
       quality: { score: quality.score, factors: { ...quality.factors }, pose: { ...quality.pose } },
       embedding: composeEmbedding(rows, models.layout),
     }
@@ -513,7 +571,8 @@ async function analyzeWith(
     // Neither detector found a plausible face. A photo of one person is usually centred on them:
     // try the landmark net on centred squares, kept only if the landmarks pass the same
     // plausibility check as any detection (LFW View 1: 10 of 4,992 images reached this point before
-    // the 224 px detector was tried first; now only George_Clooney/2, which has no face).
+    // the 224 px detector was tried first; then only George_Clooney/2, a near-profile, which the
+    // faceplugin landmark net now finds from a detection).
     const side = Math.min(image.width, image.height)
     const guesses = CENTRE_GUESS_SIDES.map((fraction) => ({
       box: {

@@ -109,7 +109,10 @@ export async function buildFaceModels(
     ])
   const models: FaceModels = {
     detector: squareModel(detector, detectorRun),
-    landmarks: squareModel(landmarks, landmarksRun),
+    landmarks: {
+      ...squareModel(landmarks, landmarksRun),
+      framing: landmarks.landmarkFraming ?? 'faceapi',
+    },
     embedder: embedderModel(embedder, embedderRun),
     layout,
   }

@@ -28,6 +28,11 @@ const entry = z.looseObject({
   outputs: z.array(tensorSpec).min(1),
   preprocessing,
   /**
+   * 68-point landmark models: how the crop frames the face and which points make the five
+   * (analyze.ts); `faceapi` when absent.
+   */
+  landmarkFraming: z.enum(['faceapi', 'faceplugin']).optional(),
+  /**
    * Embedders: the framing the model was trained with, on dlib's 68-point mean face (which spans
    * the unit square): `padding` around it (dlib's face chip), or a `side` x `side` square centred
    * at `center`.
