@@ -37,9 +37,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import type * as Tf from '@tensorflow/tfjs-core'
 import type { Config, Human, Result } from '@vladmandic/human'
-import { createLogger } from '../server/logger.js'
-import { createPipeline, DEFAULT_MODELS_DIR, type Pipeline } from '../server/pipeline/index.js'
+import type { Pipeline } from '../server/pipeline/index.js'
 import { configureSharp, decodeImage } from '../server/pipeline/vision/index.js'
+import { benchPipeline, BENCH_LIMITS } from './bench-pipeline.js'
 import { percentile, round, table } from './stats.js'
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -69,7 +69,7 @@ const rounds = positive('rounds', values.rounds)
 const warmupCount = positive('warmup', values.warmup)
 const lfwDir = join(values.faces, 'lfw-view1')
 // As bench:pipeline and the server's defaults for a photo.
-const limits = { maxPixels: 40_000_000, maxSide: 10_000 }
+const limits = BENCH_LIMITS
 
 /** The first photo of the first `imageCount` people, as bench:pipeline picks them. */
 async function loadPhotos(): Promise<{ name: string; bytes: Uint8Array }[]> {
@@ -250,14 +250,7 @@ const warmupPhotos = photos.slice(0, Math.min(warmupCount, photos.length))
 configureSharp()
 
 const facewireStarted = performance.now()
-const pipeline = createPipeline({
-  workers: 1,
-  maxQueue: 4,
-  taskTimeoutMs: 60_000,
-  limits,
-  modelsDir: DEFAULT_MODELS_DIR,
-  logger: createLogger({ level: 'warn' }),
-})
+const pipeline = benchPipeline(1)
 const info = await pipeline.ready
 const facewireLoadMs = performance.now() - facewireStarted
 const peer = await createHuman()

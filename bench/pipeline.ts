@@ -16,7 +16,6 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import * as ort from 'onnxruntime-node'
 import sharp from 'sharp'
-import { createLogger } from '../server/logger.js'
 import { analyzeFrame, createFrameBuffers, type ModelRunner } from '../server/pipeline/analyze.js'
 import { buildFaceModels, type ModelRole } from '../server/pipeline/face-models.js'
 import { createOnnxRunner, SESSION_OPTIONS } from '../server/pipeline/onnx-runner.js'
@@ -27,12 +26,8 @@ import {
   type ManifestModel,
   type ModelManifest,
 } from '../server/pipeline/manifest.js'
-import {
-  createPipeline,
-  DEFAULT_MODELS_DIR,
-  type AnalyzeOptions,
-  type Pipeline,
-} from '../server/pipeline/index.js'
+import { DEFAULT_MODELS_DIR, type AnalyzeOptions, type Pipeline } from '../server/pipeline/index.js'
+import { benchPipeline, BENCH_LIMITS } from './bench-pipeline.js'
 import { percentile, round, summarize, table } from './stats.js'
 
 const MAIN: AnalyzeOptions = { mode: 'main', maxFaces: 1 }
@@ -51,7 +46,7 @@ const { values } = parseArgs({
 const imageCount = Number(values.images)
 const rounds = Number(values.rounds)
 const maxWorkers = Number(values['max-workers'])
-const limits = { maxPixels: 40_000_000, maxSide: 10_000 }
+const limits = BENCH_LIMITS
 // As the worker creates its sessions: the pool parallelises across frames, not inside one.
 const sessionOptions = SESSION_OPTIONS
 
@@ -159,14 +154,7 @@ async function kioskCrops(pipeline: Pipeline, photos: Uint8Array[]): Promise<Uin
 }
 
 async function throughput(photos: Uint8Array[], workers: number): Promise<number> {
-  const pipeline = createPipeline({
-    workers,
-    maxQueue: workers * 4,
-    taskTimeoutMs: 60_000,
-    limits,
-    modelsDir: DEFAULT_MODELS_DIR,
-    logger: createLogger({ level: 'warn' }),
-  })
+  const pipeline = benchPipeline(workers)
   await pipeline.ready
   await Promise.all(
     photos
@@ -344,14 +332,7 @@ async function poolReport(photos: Uint8Array[], manifest: ModelManifest): Promis
   ].map((id) => findModel(manifest, id))
 
   // Single worker, sequential: per-stage latency inside the worker and the round trip.
-  const single = createPipeline({
-    workers: 1,
-    maxQueue: 4,
-    taskTimeoutMs: 60_000,
-    limits,
-    modelsDir: DEFAULT_MODELS_DIR,
-    logger: createLogger({ level: 'warn' }),
-  })
+  const single = benchPipeline(1)
   await single.ready
   for (const photo of photos.slice(0, 5))
     await single.analyze(new Uint8Array(photo), { mode: 'main', maxFaces: 1 })

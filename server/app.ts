@@ -3,13 +3,11 @@ import { createApiRoutes } from './api/routes.js'
 import { createAuthenticator, type Authenticator } from './auth.js'
 import type { Config } from './config.js'
 import { FacewireError, toWireError } from './errors.js'
-import { loadCohort } from './gallery/calibration.js'
+import { galleryOptionsFromConfig } from './gallery/from-config.js'
 import { createGallery, type Gallery } from './gallery/index.js'
 import type { Logger } from './logger.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { createPipeline, pipelineOptionsFromConfig, type Pipeline } from './pipeline/index.js'
-import { layoutFromManifest } from './pipeline/embedding-layout.js'
-import { loadManifest } from './pipeline/manifest.js'
 import { createDetectRoute } from './streams/detect.js'
 import { createEventHub } from './streams/events.js'
 import { createWatchRoute } from './streams/watch.js'
@@ -255,19 +253,10 @@ function readPublicKey(file: string): string {
 
 /** Opens the store and loads (or rebuilds) the indexes for the configured embedder. */
 async function openGallery(config: Config, logger: Logger, metrics: Metrics): Promise<Gallery> {
-  const modelsDir = pipelineOptionsFromConfig(config).modelsDir
-  const manifest = await loadManifest(modelsDir)
-  const layout = layoutFromManifest(manifest)
   // The store itself warns (gallery.unencrypted) when embeddings are written in clear.
   return createGallery({
-    dataDir: config.dataDir,
+    ...(await galleryOptionsFromConfig(config, logger)),
     embeddingKey: config.embeddingKey,
-    logger,
-    layout,
-    hnsw: config.hnsw,
-    policy: config.match,
-    orgPolicies: config.orgPolicies,
-    cohort: await loadCohort(modelsDir, layout.modelId, logger),
     metrics,
   })
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Config } from '../../server/config.js'
-import { loadCohort } from '../../server/gallery/calibration.js'
+import { galleryOptionsFromConfig } from '../../server/gallery/from-config.js'
 import { createGallery, meanTemplate } from '../../server/gallery/index.js'
 import { createLogger } from '../../server/logger.js'
 import { partCosines, type EmbeddingLayout } from '../../server/pipeline/embedding-layout.js'
@@ -155,7 +155,6 @@ export async function evaluateOpenSet(
   options: {
     root: string
     protocol: OpenSetProtocol
-    modelsDir: string
     concurrency: number
     embeddingsFile?: string
   },
@@ -216,7 +215,7 @@ export async function evaluateOpenSet(
     },
     rankOne: rankOneRate(probes),
     operatingPoints: FPIRS.map((f) => tpirAtFpir(probes, strangers, f)),
-    policy: await policyOutcome(config, options.modelsDir, layout, protocol, embeddings),
+    policy: await policyOutcome(config, layout, protocol, embeddings),
     models: info.models,
     seconds: 0,
   }
@@ -253,21 +252,14 @@ export async function evaluateOpenSet(
 /** Enrolls the protocol into a real gallery in a temporary folder and tallies its decisions. */
 async function policyOutcome(
   config: Config,
-  modelsDir: string,
   layout: EmbeddingLayout,
   protocol: OpenSetProtocol,
   embeddings: Map<string, Float32Array | undefined>,
 ): Promise<OpenSetReport['policy']> {
   const dir = await mkdtemp(join(tmpdir(), 'facewire-openset-'))
-  const logger = createLogger({ level: 'silent' })
   const gallery = createGallery({
-    dataDir: dir,
-    logger,
+    ...(await galleryOptionsFromConfig(config, createLogger({ level: 'silent' }), dir)),
     layout,
-    hnsw: config.hnsw,
-    policy: config.match,
-    orgPolicies: config.orgPolicies,
-    cohort: await loadCohort(modelsDir, layout.modelId, logger),
   })
   const org = 'openset'
   const actor = { sub: 'eval' }
@@ -398,12 +390,11 @@ export async function runEvalOpenSet(args: string[]): Promise<number> {
     enrollPhotos,
     strangers: values.strangers,
   })
-  const { config, modelsDir, layout, pipeline } = await startEvalPipeline()
+  const { config, layout, pipeline } = await startEvalPipeline()
   try {
     const report = await evaluateOpenSet(pipeline, config, layout, {
       root: values.root,
       protocol,
-      modelsDir,
       concurrency: config.workers * 2,
       ...(values.embeddings === undefined ? {} : { embeddingsFile: values.embeddings }),
     })
