@@ -23,6 +23,7 @@ import { requireLiveness, toFaceResult, toWireBox } from '../recognize.js'
 import { defineWsRoute, type AnyWsRoute, type WsConnection } from '../transport/index.js'
 import type { EventHub } from './events.js'
 import { FrameHeaderError, parseFrame, type ParsedFrame } from './frame-header.js'
+import { scheduleExpiry, type ExpiryTimer } from './token-expiry.js'
 import { createTrackTable, type TrackTable } from './tracks.js'
 
 export interface DetectRouteOptions {
@@ -48,7 +49,7 @@ interface Session {
   tracks: TrackTable
   inFlight: boolean
   waiting: Waiting | undefined
-  expiry: NodeJS.Timeout | undefined
+  expiry: ExpiryTimer | undefined
   /** Frames analysed, for the liveness turn of `report` mode. */
   frames: number
 }
@@ -63,9 +64,6 @@ export function livenessTurn(mode: 'off' | 'report' | 'require', frame: number):
 }
 
 const round1 = (value: number): number => Math.round(value * 10) / 10
-
-/** Token expiry beyond a 32-bit timer: check again later. */
-const MAX_TIMER_MS = 2 ** 31 - 1
 
 export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
   const { pipeline, metrics, logger, config } = options
@@ -328,21 +326,9 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
       open++
       metrics.wsConnections.inc({ route: 'detect' })
       const session = connection.context
-      const scheduleExpiry = (): void => {
-        const left = session.principal.expiresAtMs - Date.now()
-        session.expiry = setTimeout(
-          () => {
-            if (Date.now() >= session.principal.expiresAtMs) {
-              connection.close(4401, 'ERR_AUTH_EXPIRED')
-            } else {
-              scheduleExpiry()
-            }
-          },
-          Math.min(Math.max(0, left), MAX_TIMER_MS),
-        )
-        session.expiry.unref()
-      }
-      scheduleExpiry()
+      session.expiry = scheduleExpiry(session.principal.expiresAtMs, () => {
+        connection.close(4401, 'ERR_AUTH_EXPIRED')
+      })
       const hello: StreamHello = {
         type: 'hello',
         protocol: STREAM_PROTOCOL_VERSION,
@@ -402,7 +388,7 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
       open--
       metrics.wsConnections.dec({ route: 'detect' })
       const session = connection.context
-      clearTimeout(session.expiry)
+      session.expiry?.cancel()
       session.waiting = undefined
       blocked.delete(connection)
       options.events.forget(session.id)

@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics.js'
 import { STREAM_PROTOCOL_VERSION, type EventsHello } from '../protocol.js'
 import { defineWsRoute, type AnyWsRoute } from '../transport/index.js'
 import { eventsTopic } from './events.js'
+import { scheduleExpiry, type ExpiryTimer } from './token-expiry.js'
 
 export interface WatchRouteOptions {
   auth: Authenticator
@@ -17,7 +18,7 @@ export interface WatchRouteOptions {
 
 interface Watcher {
   principal: Principal
-  expiry: NodeJS.Timeout | undefined
+  expiry: ExpiryTimer | undefined
 }
 
 export function createWatchRoute(options: WatchRouteOptions): AnyWsRoute {
@@ -35,11 +36,9 @@ export function createWatchRoute(options: WatchRouteOptions): AnyWsRoute {
     open(connection) {
       options.metrics.wsConnections.inc({ route: 'events' })
       const watcher = connection.context
-      const left = Math.min(Math.max(0, watcher.principal.expiresAtMs - Date.now()), 2 ** 31 - 1)
-      watcher.expiry = setTimeout(() => {
+      watcher.expiry = scheduleExpiry(watcher.principal.expiresAtMs, () => {
         connection.close(4401, 'ERR_AUTH_EXPIRED')
-      }, left)
-      watcher.expiry.unref()
+      })
       connection.subscribe(eventsTopic(watcher.principal.org))
       const hello: EventsHello = {
         type: 'hello',
@@ -54,7 +53,7 @@ export function createWatchRoute(options: WatchRouteOptions): AnyWsRoute {
     },
     close(connection) {
       options.metrics.wsConnections.dec({ route: 'events' })
-      clearTimeout(connection.context.expiry)
+      connection.context.expiry?.cancel()
     },
   })
 }
