@@ -290,3 +290,14 @@ test('when the pool is full, stream frames wait their turn instead of failing wi
   // The hello's suggestion counts one worker per connection at most.
   assert.ok((streams[0]?.hello.suggestedFps ?? 0) <= 1000 / 20)
 })
+
+test('an open stream and an open watcher are closed with 4401 ERR_AUTH_EXPIRED when their token expires', async (t) => {
+  const started = await startTestApp()
+  t.after(() => started.stop())
+  const token = (scopes: Parameters<typeof testToken>[1]): string => testToken('acme', scopes, 2)
+  const stream = await openDetectStream({ baseUrl: base(started), token: token(['detect']) })
+  const watcher = await openEventStream({ baseUrl: base(started), token: token(['watch']) })
+  const [detectClosed, watchClosed] = await Promise.all([stream.closed, watcher.closed])
+  assert.deepEqual(detectClosed, { code: 4401, reason: 'ERR_AUTH_EXPIRED' })
+  assert.deepEqual(watchClosed, { code: 4401, reason: 'ERR_AUTH_EXPIRED' })
+})
