@@ -112,8 +112,14 @@ export interface Gallery {
   /** Whether a stored face is searchable (embedded by the current model). */
   isCurrent(face: Face): boolean
   recognize(org: string, embedding: Float32Array): Recognition
-  /** The org's policy for its current gallery (re-derived as the gallery grows or shrinks). */
+  /**
+   * The org's policy for its current gallery: the threshold follows the gallery's size on every
+   * call, from the org's last impostor fit. Never fits on the caller's time: when the gallery has
+   * moved by more than 5% (or 2) since the last fit, a refit is scheduled after the current task.
+   */
   policyFor(org: string): OrgPolicy
+  /** Fits the org's own impostor model now (at most MAX_CALIBRATION_PAIRS dot products). */
+  calibrate(org: string): OrgPolicy
   stats(): GalleryStats
   /** Writes the index snapshot if the store moved since the last one. */
   snapshot(): boolean
@@ -269,6 +275,9 @@ export function createGallery(options: GalleryOptions): Gallery {
     string,
     { identities: number; faces: number; model: ImpostorModel | undefined }
   >()
+  /** Orgs whose refit is scheduled. */
+  const refitting = new Set<string>()
+  let closed = false
 
   /** The org's templates and faces, read from the store (calibration only). */
   const orgFaces = (
@@ -283,9 +292,9 @@ export function createGallery(options: GalleryOptions): Gallery {
     }
     const faces: { identity: number; embedding: Float32Array }[] = []
     const list: Float32Array[] = []
-    for (const embeddings of byIdentity.values()) {
+    for (const [identityId, embeddings] of byIdentity) {
       for (const embedding of embeddings) faces.push({ identity: list.length, embedding })
-      list.push(meanTemplate(embeddings, layout))
+      list.push(templateOf(org, identityId) ?? meanTemplate(embeddings, layout))
     }
     return { faces, templates: list }
   }
@@ -295,19 +304,9 @@ export function createGallery(options: GalleryOptions): Gallery {
     faces: set.get(org)?.size ?? 0,
   })
 
-  const galleryModelFor = (
-    org: string,
-    size: { identities: number; faces: number },
-  ): ImpostorModel | undefined => {
-    const cached = galleryModels.get(org)
-    const moved = (a: number, b: number): boolean => Math.abs(a - b) > Math.max(2, 0.05 * b)
-    if (
-      cached !== undefined &&
-      !moved(size.identities, cached.identities) &&
-      !moved(size.faces, cached.faces)
-    ) {
-      return cached.model
-    }
+  /** Fits the org's own impostor model (none below MIN_CALIBRATION_IDENTITIES) and caches it. */
+  const fit = (org: string): void => {
+    const size = orgSize(org)
     let model: ImpostorModel | undefined
     if (size.identities >= MIN_CALIBRATION_IDENTITIES) {
       const begun = performance.now()
@@ -319,7 +318,35 @@ export function createGallery(options: GalleryOptions): Gallery {
       )
     }
     galleryModels.set(org, { ...size, model })
-    return model
+  }
+
+  /**
+   * The org's last fit; when the gallery has moved since, a refit after the current task (a
+   * recognition never waits for one). A gallery seen for the first time starts from the cohort.
+   */
+  const galleryModelFor = (
+    org: string,
+    size: { identities: number; faces: number },
+  ): ImpostorModel | undefined => {
+    const cached = galleryModels.get(org)
+    const moved = (a: number, b: number): boolean => Math.abs(a - b) > Math.max(2, 0.05 * b)
+    const stale =
+      cached === undefined
+        ? size.identities >= MIN_CALIBRATION_IDENTITIES
+        : moved(size.identities, cached.identities) || moved(size.faces, cached.faces)
+    if (stale && !refitting.has(org)) {
+      refitting.add(org)
+      setImmediate(() => {
+        refitting.delete(org)
+        if (closed) return
+        try {
+          fit(org)
+        } catch (error) {
+          logger.error({ err: error, org }, 'gallery.calibration_failed')
+        }
+      }).unref()
+    }
+    return cached?.model
   }
 
   /** The org's policy for its gallery as it is now. */
@@ -460,6 +487,10 @@ export function createGallery(options: GalleryOptions): Gallery {
       return result
     },
     policyFor,
+    calibrate(org) {
+      fit(org)
+      return policyFor(org)
+    },
     stats() {
       let indexedFaces = 0
       for (const org of set.orgs()) indexedFaces += set.get(org)?.size ?? 0
@@ -467,6 +498,7 @@ export function createGallery(options: GalleryOptions): Gallery {
     },
     snapshot,
     close() {
+      closed = true
       try {
         snapshot()
       } catch (error) {

@@ -202,7 +202,7 @@ test('an identity enrolled from several faces is scored by their mean, not its b
   assert.ok(gallery.recognize('acme', a).decision.similarity > 0.999)
 })
 
-test('thresholds follow the target FPIR and the gallery size, and say what they rest on', (t) => {
+test('thresholds follow the target FPIR and the gallery size, and say what they rest on', async (t) => {
   const dataDir = tempDataDir()
   // A cohort whose impostor scores are spread evenly over [-0.5, 0.5).
   const cohortScores = Array.from({ length: 100_000 }, (_, i) => i / 100_000 - 0.5)
@@ -243,7 +243,11 @@ test('thresholds follow the target FPIR and the gallery size, and say what they 
     const person = gallery.createIdentity('acme', { name: `P${String(i)}` }, actor)
     gallery.addFace('acme', person.id, { embedding: unit(100 + i), quality: 0.9 }, actor)
   }
+  // A recognition never waits for a fit: the refit runs after the current task.
+  assert.equal(gallery.policyFor('acme').galleryPairs, 0, 'not fitted on the caller time')
+  await new Promise((resolve) => setImmediate(resolve))
   const forty = gallery.policyFor('acme')
+  assert.deepEqual(forty, gallery.calibrate('acme'), 'the scheduled refit is what calibrate gives')
   assert.equal(forty.galleryPairs, 40 * 39)
   assert.ok(forty.cohortThreshold !== undefined && forty.galleryThreshold !== undefined)
   assert.equal(
