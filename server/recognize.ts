@@ -64,6 +64,15 @@ export function requireLiveness<T extends { decision: Decision }>(
   return { ...recognition, decision: { ...recognition.decision, status: 'uncertain', reason: 'liveness' } }
 }
 
+/**
+ * Whether this frame is scored for liveness: every frame when the org requires it, every other
+ * frame when it only reports it (tracks show the mean of their scored frames, and the 7 ms of the
+ * liveness net is the largest cost of a kiosk crop after the embedder), never when it is off.
+ */
+export function livenessTurn(mode: OrgPolicy['liveness']['mode'], frame: number): boolean {
+  return mode === 'require' || (mode === 'report' && frame % 2 === 0)
+}
+
 /** Searches the organization's gallery for every analyzed face. */
 export function decideFaces(
   gallery: Gallery,

@@ -19,7 +19,7 @@ import {
   type StreamHello,
   type StreamResult,
 } from '../protocol.js'
-import { requireLiveness, toFaceResult, toWireBox } from '../recognize.js'
+import { livenessTurn, requireLiveness, toFaceResult, toWireBox } from '../recognize.js'
 import { defineWsRoute, type AnyWsRoute, type WsConnection } from '../transport/index.js'
 import type { EventHub } from './events.js'
 import { FrameHeaderError, parseFrame, type ParsedFrame } from './frame-header.js'
@@ -52,15 +52,6 @@ interface Session {
   expiry: ExpiryTimer | undefined
   /** Frames analysed, for the liveness turn of `report` mode. */
   frames: number
-}
-
-/**
- * Whether this frame is scored for liveness: every frame when the org requires it, every other
- * frame when it only reports it (tracks show the mean of their scored frames, and the 7 ms of the
- * liveness net is the largest cost of a kiosk crop after the embedder), never when it is off.
- */
-export function livenessTurn(mode: 'off' | 'report' | 'require', frame: number): boolean {
-  return mode === 'require' || (mode === 'report' && frame % 2 === 0)
 }
 
 const round1 = (value: number): number => Math.round(value * 10) / 10
