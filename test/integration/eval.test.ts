@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { test } from 'node:test'
@@ -166,12 +166,23 @@ test(
     mkdirSync(join(root, 'Nobody_Here'))
     writeFileSync(join(root, 'Nobody_Here', '1.jpg'), await encode(texturedScene(250, 250, 7), 'jpeg'))
 
-    const run = await runCli(['eval', 'openset', '--root', root, '--enrolled', '4', '--json'], {
-      FACEWIRE_WORKERS: '1',
-      LOG_LEVEL: 'warn',
-    })
+    const saved = join(root, 'embeddings.json')
+    const openset = ['eval', 'openset', '--root', root, '--enrolled', '4', '--embeddings', saved, '--json']
+    const run = await runCli(openset, { FACEWIRE_WORKERS: '1', LOG_LEVEL: 'warn' })
     assert.equal(run.code, 0, run.stderr)
     const report = JSON.parse(run.stdout) as OpenSetReport
+    // A second run reads the saved embeddings instead of embedding again (nothing new to save),
+    // and agrees.
+    const savedAt = statSync(saved).mtimeMs
+    const again = await runCli(openset, { FACEWIRE_WORKERS: '1', LOG_LEVEL: 'warn' })
+    assert.equal(again.code, 0, again.stderr)
+    const untimed = (r: OpenSetReport): OpenSetReport => ({ ...r, seconds: 0 })
+    assert.deepEqual(untimed(JSON.parse(again.stdout) as OpenSetReport), untimed(report))
+    assert.equal(statSync(saved).mtimeMs, savedAt, 'nothing was embedded again')
+    const savedKeys = Object.keys(
+      (JSON.parse(readFileSync(saved, 'utf8')) as { embeddings: object }).embeddings,
+    )
+    assert.equal(savedKeys.length, 4 + 4 + 7, 'every enrollment, probe and stranger photo, faceless included')
     assert.equal(report.enrolled, 4)
     assert.equal(report.probes, 4)
     assert.equal(report.strangers, 7, 'the six one-photo people and the faceless image')
