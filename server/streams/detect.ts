@@ -320,6 +320,7 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
       session.expiry = scheduleExpiry(session.principal.expiresAtMs, () => {
         connection.close(4401, 'ERR_AUTH_EXPIRED')
       })
+      const policy = options.gallery().policyFor(session.principal.org)
       const hello: StreamHello = {
         type: 'hello',
         protocol: STREAM_PROTOCOL_VERSION,
@@ -333,10 +334,7 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
         },
         suggestedFps: suggestedFps(),
         models: options.models(),
-        thresholds: (() => {
-          const policy = options.gallery().policyFor(session.principal.org)
-          return { match: policy.threshold, margin: policy.margin, targetFpir: policy.targetFpir }
-        })(),
+        thresholds: { match: policy.threshold, margin: policy.margin, targetFpir: policy.targetFpir },
         track: { windowFrames: limits.trackFrames, switchFrames: limits.trackSwitchFrames },
         tokenExpiresAt: session.principal.expiresAtMs,
       }
