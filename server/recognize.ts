@@ -20,6 +20,11 @@ export function toWireLandmarks(face: AnalyzedFace): WirePoint[] {
   return face.landmarks.map((point) => ({ x: round1(point.x), y: round1(point.y) }))
 }
 
+/** Whether a liveness score (undefined: not scored) passes the org's threshold. */
+function isLive(score: number | undefined, policy: OrgPolicy['liveness']): boolean {
+  return score !== undefined && score >= policy.threshold
+}
+
 /** Eye-open score below which a face's eyes count as closed (docs/models.md, "Liveness"). */
 export const EYES_CLOSED_BELOW = 0.2
 
@@ -41,7 +46,7 @@ export function toFaceResult(
     candidates: recognition.candidates,
   }
   if (liveness !== undefined && liveness.policy.mode !== 'off' && liveness.score !== undefined) {
-    result.liveness = { score: round4(liveness.score), live: liveness.score >= liveness.policy.threshold }
+    result.liveness = { score: round4(liveness.score), live: isLive(liveness.score, liveness.policy) }
   }
   if (liveness !== undefined && liveness.policy.mode !== 'off' && face.eyesOpen !== undefined) {
     result.eyes = { open: round4(face.eyesOpen), closed: face.eyesOpen < EYES_CLOSED_BELOW }
@@ -60,7 +65,7 @@ export function requireLiveness<T extends { decision: Decision }>(
   policy: OrgPolicy['liveness'],
 ): T {
   if (policy.mode !== 'require' || recognition.decision.status !== 'match') return recognition
-  if (score !== undefined && score >= policy.threshold) return recognition
+  if (isLive(score, policy)) return recognition
   return { ...recognition, decision: { ...recognition.decision, status: 'uncertain', reason: 'liveness' } }
 }
 
