@@ -1,5 +1,6 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import { layerConfigs } from './scripts/layers.mjs'
 
 export default tseslint.config(
   {
@@ -26,24 +27,9 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
       '@typescript-eslint/no-unnecessary-condition': 'off',
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [
-            {
-              name: 'uWebSockets.js',
-              message: 'Only server/transport imports uWebSockets.js.',
-              allowTypeImports: true,
-            },
-          ],
-        },
-      ],
     },
   },
-  {
-    files: ['server/transport/**/*.ts'],
-    rules: { 'no-restricted-imports': 'off' },
-  },
+  ...layerConfigs,
   {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },

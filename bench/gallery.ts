@@ -24,7 +24,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { parsePairs } from '../client/cli/verification.js'
+import { parsePairs } from '../server/cli/verification.js'
 import { parseConfig } from '../server/config.js'
 import { decide, searchDepth } from '../server/gallery/decide.js'
 import {
@@ -37,7 +37,8 @@ import { createLogger } from '../server/logger.js'
 import { layoutFromManifest, primaryPart } from '../server/pipeline/embedding-layout.js'
 import { createPipeline, DEFAULT_MODELS_DIR } from '../server/pipeline/index.js'
 import { loadManifest } from '../server/pipeline/manifest.js'
-import type { IdentityRef, Neighbour } from '../server/gallery/types.js'
+import type { Neighbour } from '../server/gallery/types.js'
+import type { IdentityRef } from '../protocol/wire.js'
 import { percentile, round, table } from './stats.js'
 
 const DIM = 128

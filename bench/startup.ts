@@ -15,7 +15,7 @@ import { percentile, round, summarize, table } from './stats.js'
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } })
 const runs = Number(values.runs)
-const mainPath = fileURLToPath(new URL('../server/main.js', import.meta.url))
+const mainPath = fileURLToPath(new URL('../server/entry.js', import.meta.url))
 
 function status(port: number, path: string): Promise<number> {
   return new Promise((resolve) => {

@@ -27,11 +27,11 @@ import sharp from 'sharp'
 import { createApiClient, type ApiClient } from '../client/api-client.js'
 import { openDetectStream, type DetectStream } from '../client/stream-client.js'
 import { mintToken } from '../server/auth.js'
-import type { StreamAnswer } from '../server/protocol.js'
+import type { StreamAnswer } from '../protocol/wire.js'
 import { percentile, round, table } from './stats.js'
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-const mainPath = join(projectRoot, 'dist/server/main.js')
+const mainPath = join(projectRoot, 'dist/server/entry.js')
 
 const { values } = parseArgs({
   options: {

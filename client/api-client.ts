@@ -5,20 +5,18 @@ import type {
   IdentityBody,
   ListResponse,
   RecognizeResponse,
-} from '../server/protocol.js'
+  WireError,
+} from '../protocol/wire.js'
 
-export interface WireError {
-  code: string
-  message: string
-  details?: Record<string, unknown>
-}
-
-/** A non-2xx answer: the HTTP status and the server's catalogue error. */
+/**
+ * A non-2xx answer: the HTTP status and the server's catalogue error, or `ERR_HTTP` when the body
+ * was not facewire's (a proxy's error page, for example).
+ */
 export class ApiError extends Error {
   readonly status: number
-  readonly code: string
-  readonly details: Record<string, unknown> | undefined
-  constructor(status: number, error: WireError) {
+  readonly code: WireError['code'] | 'ERR_HTTP'
+  readonly details: Readonly<Record<string, unknown>> | undefined
+  constructor(status: number, error: WireError | { code: 'ERR_HTTP'; message: string; details?: undefined }) {
     super(`${error.code}: ${error.message}`)
     this.name = 'ApiError'
     this.status = status

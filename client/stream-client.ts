@@ -1,13 +1,7 @@
 /** A typed client of /ws/detect and /ws/events (CLI replay, tests, benchmarks), on `ws`. */
 import WebSocket from 'ws'
-import type {
-  EventMessage,
-  EventsHello,
-  StreamAnswer,
-  StreamHello,
-  StreamMessage,
-} from '../server/protocol.js'
-import { encodeFrame, type FrameHeader } from '../server/streams/frame-header.js'
+import type { EventMessage, EventsHello, StreamAnswer, StreamHello, StreamMessage } from '../protocol/wire.js'
+import { encodeFrame, type FrameHeader } from '../protocol/frame.js'
 
 export interface Closed {
   code: number

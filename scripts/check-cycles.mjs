@@ -4,7 +4,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 
-const roots = ['server', 'client', 'models/converter', 'bench', 'test']
+const roots = ['protocol', 'server', 'client', 'models/converter', 'bench', 'test']
 const files = []
 function walk(dir) {
   let entries

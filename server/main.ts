@@ -1,7 +1,7 @@
-#!/usr/bin/env node
 /**
- * The process entry point: the only place that reads the environment, handles signals and calls
- * process.exit. Everything else receives what it needs as arguments.
+ * Starting the server as a process: the only module that reads the environment, handles signals
+ * and calls process.exit. Everything else receives what it needs as arguments. Importing it starts
+ * nothing: the entry file (server/entry.ts, `npm start`) and `facewire serve` call startServer.
  */
 import { pino } from 'pino'
 import { createApp } from './app.js'
@@ -10,7 +10,7 @@ import { loadDevSecret } from './dev-secret.js'
 import { FacewireError } from './errors.js'
 import { createLogger } from './logger.js'
 
-export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let config: Config
   try {
     config = parseConfig(env)
@@ -82,5 +82,3 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     process.exit(1)
   }
 }
-
-await main()

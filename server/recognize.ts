@@ -1,7 +1,7 @@
 /** One image -> faces with open-set decisions: the step REST `recognize` and streams share. */
-import type { Decision, Gallery, OrgPolicy } from './gallery/index.js'
+import type { Gallery, OrgPolicy } from './gallery/index.js'
 import type { AnalyzedFace, FrameAnalysis, Pipeline } from './pipeline/index.js'
-import type { FaceResult, RecognizeResponse, WireBox, WirePoint } from './protocol.js'
+import type { FaceResult, RecognizeResponse, WireBox, WirePoint, Decision } from '../protocol/wire.js'
 
 const round1 = (value: number): number => Math.round(value * 10) / 10
 /** Scores and similarities on the wire: 4 decimals. */

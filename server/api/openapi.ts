@@ -1,5 +1,5 @@
 /** The OpenAPI 3.1 document served at /api/v1/openapi.json (docs/api.md is the prose version). */
-import { ERRORS } from '../errors.js'
+import { ERRORS } from '../../protocol/errors.js'
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` })
 const json = (schema: unknown) => ({ 'application/json': { schema } })

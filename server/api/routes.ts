@@ -9,7 +9,13 @@ import { FacewireError, toWireError } from '../errors.js'
 import type { Face, Gallery, Identity } from '../gallery/index.js'
 import type { Logger } from '../logger.js'
 import type { AnalyzedFace, Pipeline } from '../pipeline/index.js'
-import type { EnrollResponse, FaceBody, IdentityBody, ListResponse, PolicyResponse } from '../protocol.js'
+import type {
+  EnrollResponse,
+  FaceBody,
+  IdentityBody,
+  ListResponse,
+  PolicyResponse,
+} from '../../protocol/wire.js'
 import { recognizeImage, round4, toWireBox, toWireLandmarks } from '../recognize.js'
 import {
   jsonReply,

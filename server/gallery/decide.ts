@@ -1,7 +1,8 @@
 /**
  * The open-set decision: from a face's nearest gallery faces to `match`, `uncertain` or `unknown`.
  */
-import type { Candidate, Decision, DecisionPolicy, IdentityRef, Neighbour } from './types.js'
+import type { DecisionPolicy, Neighbour } from './types.js'
+import type { Candidate, Decision, IdentityRef } from '../../protocol/wire.js'
 
 /** Decimals kept in similarities and margins; comparisons use the rounded values callers see. */
 export const SCORE_DECIMALS = 4

@@ -14,17 +14,15 @@ import { createIndexSet, loadSnapshot, type IndexParams, type IndexSet } from '.
 import { openStore, type GalleryStore } from './store.js'
 import type {
   Actor,
-  Candidate,
-  Decision,
   Face,
   Identity,
-  IdentityRef,
   Neighbour,
   LivenessMode,
   NewIdentity,
   OrgPolicy,
   StoredEmbedding,
 } from './types.js'
+import type { Candidate, Decision, IdentityRef } from '../../protocol/wire.js'
 
 export type * from './types.js'
 export type { GalleryStore } from './store.js'

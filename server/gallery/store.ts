@@ -18,12 +18,12 @@ import type {
   GalleryChange,
   Identity,
   IdentityPatch,
-  Metadata,
   NewFace,
   NewIdentity,
   Page,
   StoredEmbedding,
 } from './types.js'
+import type { Metadata } from '../../protocol/wire.js'
 
 export interface GalleryStoreOptions {
   /** Folder of the database file (created if missing): <dataDir>/facewire.db */

@@ -2,9 +2,7 @@
  * Shapes shared by the gallery's store (SQLite, the source of truth), its per-organization HNSW
  * indexes (a cache rebuilt from the store) and the open-set decision.
  */
-
-/** JSON object stored with an identity; at most a few KiB (the API validates). */
-export type Metadata = Record<string, unknown>
+import type { Metadata, PolicyBasis } from '../../protocol/wire.js'
 
 export interface Identity {
   id: string
@@ -91,35 +89,6 @@ export interface Neighbour {
   similarity: number
 }
 
-export interface IdentityRef {
-  id: string
-  name: string
-}
-
-export interface Candidate {
-  identity: IdentityRef
-  similarity: number
-}
-
-export type DecisionStatus = 'match' | 'uncertain' | 'unknown'
-
-export interface Decision {
-  status: DecisionStatus
-  /** Present for `match` and `uncertain`: the best identity. */
-  identity?: IdentityRef
-  /** Similarity of the best identity (0 when the gallery is empty). */
-  similarity: number
-  /** Best minus second-best identity similarity (the best's similarity when there is no second). */
-  margin: number
-  /** The threshold this decision was taken at (the org's policy for its gallery size). */
-  threshold: number
-  /**
-   * Why a face that scored as a match is not one: `liveness` when the org requires liveness and
-   * the face (or its track) did not pass; the client should prompt (docs/protocol.md).
-   */
-  reason?: 'liveness'
-}
-
 export interface DecisionPolicy {
   /** Similarity at or above which the best identity may be a match. */
   threshold: number
@@ -128,15 +97,6 @@ export interface DecisionPolicy {
   /** Candidates returned (distinct identities). */
   topK: number
 }
-
-/** What an organization's threshold rests on. */
-export type PolicyBasis =
-  /** Set by configuration (FACEWIRE_MATCH_THRESHOLD for the org), not derived. */
-  | 'fixed'
-  /** Impostor scores of the models' calibration cohort (shipped with the models). */
-  | 'cohort'
-  /** Impostor scores of the org's own gallery (each face against the other identities). */
-  | 'gallery'
 
 /** What an org does with the liveness score: nothing, show it, or refuse a match without it. */
 export type LivenessMode = 'off' | 'report' | 'require'

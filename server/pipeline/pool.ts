@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads'
-import { FacewireError, isErrorCode } from '../errors.js'
+import { FacewireError } from '../errors.js'
+import { isErrorCode } from '../../protocol/errors.js'
 import type { Logger } from '../logger.js'
 import type { PoolMessage, TaskMessage, WorkerError, WorkerInfo, WorkerMessage } from './protocol.js'
 

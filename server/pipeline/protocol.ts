@@ -2,7 +2,7 @@
  * The only contract between the pool (main thread) and its workers: typed messages. Both sides
  * import this file and nothing of each other.
  */
-import type { ErrorCode } from '../errors.js'
+import type { ErrorCode } from '../../protocol/errors.js'
 
 /** Main thread -> worker. `bytes` is transferred, never copied. */
 export interface TaskMessage<TOptions> {

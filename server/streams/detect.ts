@@ -18,11 +18,11 @@ import {
   type StreamFace,
   type StreamHello,
   type StreamResult,
-} from '../protocol.js'
+} from '../../protocol/wire.js'
+import { parseFrame, type ParsedFrame } from '../../protocol/frame.js'
 import { livenessTurn, requireLiveness, toFaceResult, toWireBox } from '../recognize.js'
 import { defineWsRoute, type AnyWsRoute, type WsConnection } from '../transport/index.js'
 import type { EventHub } from './events.js'
-import { FrameHeaderError, parseFrame, type ParsedFrame } from './frame-header.js'
 import { scheduleExpiry, type ExpiryTimer } from './token-expiry.js'
 import { createTrackTable, type TrackTable } from './tracks.js'
 
@@ -347,19 +347,13 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
         fail(connection, undefined, new FacewireError('ERR_MESSAGE_INVALID'), receivedAt)
         return
       }
-      let frame: ParsedFrame
-      try {
-        frame = parseFrame(data)
-      } catch (error) {
-        if (!(error instanceof FrameHeaderError)) throw error
-        fail(
-          connection,
-          error.frameId,
-          new FacewireError('ERR_FRAME_HEADER_INVALID', error.message),
-          receivedAt,
-        )
+      const parsed = parseFrame(data)
+      if (!parsed.ok) {
+        const error = new FacewireError('ERR_FRAME_HEADER_INVALID', parsed.reason)
+        fail(connection, parsed.frameId, error, receivedAt)
         return
       }
+      const frame = parsed.frame
       throttle(connection.context)
         .then((throttled) => {
           if (throttled !== undefined) {

@@ -2,7 +2,7 @@
  * Match events for /ws/events: one per track decision, repeated only when the identity changes
  * or after a cooldown. Published on the organization's topic, so only its watchers receive it.
  */
-import type { MatchEvent, UnknownEvent } from '../protocol.js'
+import type { MatchEvent, UnknownEvent } from '../../protocol/wire.js'
 import type { TrackDecision, TrackRef } from './tracks.js'
 
 /** The pub/sub topic of an organization's events (org ids are `[A-Za-z0-9._-]`). */

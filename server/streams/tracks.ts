@@ -3,8 +3,7 @@
  * quality-weighted fusion of a track's last embeddings, and the hysteresis that keeps a track's
  * decision from flickering on one bad frame. Pure and synchronous; one table per connection.
  */
-import type { Candidate, Decision, DecisionStatus, IdentityRef } from '../gallery/types.js'
-import type { WireBox } from '../protocol.js'
+import type { WireBox, Candidate, Decision, DecisionStatus, IdentityRef } from '../../protocol/wire.js'
 
 export interface TrackOptions {
   /** Embeddings fused per track (the last K). */

@@ -2,7 +2,7 @@
 import { requireScope, type Authenticator, type Principal } from '../auth.js'
 import type { Logger } from '../logger.js'
 import type { Metrics } from '../metrics.js'
-import { STREAM_PROTOCOL_VERSION, type EventsHello } from '../protocol.js'
+import { STREAM_PROTOCOL_VERSION, type EventsHello } from '../../protocol/wire.js'
 import { defineWsRoute, type AnyWsRoute } from '../transport/index.js'
 import { eventsTopic } from './events.js'
 import { scheduleExpiry, type ExpiryTimer } from './token-expiry.js'

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { tempDataDir } from './app.js'
 
-const mainPath = fileURLToPath(new URL('../../server/main.js', import.meta.url))
+const mainPath = fileURLToPath(new URL('../../server/entry.js', import.meta.url))
 
 export interface Child {
   child: ChildProcess
@@ -14,7 +14,7 @@ export interface Child {
 }
 
 /**
- * `node dist/server/main.js` as a child process with its JSON log lines parsed. It gets its own
+ * `node dist/server/entry.js` as a child process with its JSON log lines parsed. It gets its own
  * temporary FACEWIRE_DATA_DIR unless `env` names one.
  */
 export function startMain(env: Record<string, string>): Child {
@@ -63,7 +63,7 @@ export function startMain(env: Record<string, string>): Child {
   }
 }
 
-const cliPath = fileURLToPath(new URL('../../client/cli/main.js', import.meta.url))
+const cliPath = fileURLToPath(new URL('../../server/cli/main.js', import.meta.url))
 const execCli = promisify(execFile)
 
 /** Runs `facewire ARGS` (the compiled CLI) with only PATH and `env`; never throws on exit codes. */

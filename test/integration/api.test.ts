@@ -7,7 +7,7 @@ import { ApiError, createApiClient, type ApiClient } from '../../client/api-clie
 import { startTestApp, testToken, TEST_SECRET, type StartedApp } from '../helpers/app.js'
 import { encode, facesDir, gif1x1, texturedScene } from '../helpers/images.js'
 import { httpRequest } from '../helpers/http.js'
-import type { PolicyResponse } from '../../server/protocol.js'
+import type { PolicyResponse } from '../../protocol/wire.js'
 
 const faces = facesDir()
 const noFaces = faces === undefined ? 'the shared face photos (../shared/faces) are absent' : false

@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, wr
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { test } from 'node:test'
-import type { OpenSetReport } from '../../client/cli/eval-openset.js'
-import type { EvalReport } from '../../client/cli/eval.js'
+import type { OpenSetReport } from '../../server/cli/eval-openset.js'
+import type { EvalReport } from '../../server/cli/eval.js'
 import { runCli } from '../helpers/child.js'
 import { encode, facesDir, texturedScene } from '../helpers/images.js'
 

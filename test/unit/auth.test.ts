@@ -4,7 +4,7 @@ import { test } from 'node:test'
 import jwt from 'jsonwebtoken'
 import { createAuthenticator, mintToken, requireScope, tokenFromRequest } from '../../server/auth.js'
 import { FacewireError } from '../../server/errors.js'
-import { parseScopes, parseTtl } from '../../client/cli/token.js'
+import { parseScopes, parseTtl } from '../../server/cli/token.js'
 
 const secret = 'unit-test-secret-that-is-long-enough-000'
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { test } from 'node:test'
-import { ERRORS, ERROR_CODES, FacewireError, toFacewireError, toWireError } from '../../server/errors.js'
+import { FacewireError, toFacewireError, toWireError } from '../../server/errors.js'
+import { ERRORS, ERROR_CODES } from '../../protocol/errors.js'
 
 const docsUrl = new URL('../../../docs/errors.md', import.meta.url)
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import type { Decision } from '../../server/gallery/types.js'
+import type { Decision } from '../../protocol/wire.js'
 import { livenessTurn, requireLiveness } from '../../server/recognize.js'
 
 const match: { decision: Decision } = {

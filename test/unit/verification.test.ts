@@ -8,7 +8,7 @@ import {
   rocAuc,
   tarAtFar,
   type ScoredPair,
-} from '../../client/cli/verification.js'
+} from '../../server/cli/verification.js'
 
 const same = (score: number, fold = 0): ScoredPair => ({ same: true, score, fold })
 const diff = (score: number, fold = 0): ScoredPair => ({ same: false, score, fold })

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { buildProtocol, rankOneRate, tpirAtFpir, type TopOne } from '../../../client/cli/openset.js'
+import { buildProtocol, rankOneRate, tpirAtFpir, type TopOne } from '../../../server/cli/openset.js'
 
 const people = [
   { name: 'Ann', photos: ['2.jpg', '1.jpg', '3.jpg'] },

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { decide, searchDepth } from '../../../server/gallery/decide.js'
-import type { DecisionPolicy, IdentityRef, Neighbour } from '../../../server/gallery/types.js'
+import type { DecisionPolicy, Neighbour } from '../../../server/gallery/types.js'
+import type { IdentityRef } from '../../../protocol/wire.js'
 
 const POLICY: DecisionPolicy = { threshold: 0.93, margin: 0.02, topK: 5 }
 

@@ -3,7 +3,8 @@ import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { test } from 'node:test'
 import sharp from 'sharp'
-import { FacewireError, toWireError, type ErrorCode } from '../../../server/errors.js'
+import { FacewireError, toWireError } from '../../../server/errors.js'
+import type { ErrorCode } from '../../../protocol/errors.js'
 import { decodeImage, readHeaderSize, sniffFormat } from '../../../server/pipeline/vision/index.js'
 import {
   bmp1x1,

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import type { Decision, IdentityRef } from '../../../server/gallery/types.js'
-import type { WireBox } from '../../../server/protocol.js'
+import type { WireBox, Decision, IdentityRef } from '../../../protocol/wire.js'
 import {
   createTrackTable,
   DEFAULT_TRACK_OPTIONS,

@@ -8,12 +8,12 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import type { Config } from '../../server/config.js'
-import { galleryOptionsFromConfig } from '../../server/gallery/from-config.js'
-import { createGallery, meanTemplate } from '../../server/gallery/index.js'
-import { createLogger } from '../../server/logger.js'
-import { partCosines, type EmbeddingLayout } from '../../server/pipeline/embedding-layout.js'
-import type { Pipeline } from '../../server/pipeline/index.js'
+import type { Config } from '../config.js'
+import { galleryOptionsFromConfig } from '../gallery/from-config.js'
+import { createGallery, meanTemplate } from '../gallery/index.js'
+import { createLogger } from '../logger.js'
+import { partCosines, type EmbeddingLayout } from '../pipeline/embedding-layout.js'
+import type { Pipeline } from '../pipeline/index.js'
 import { embedAll, startEvalPipeline } from './eval.js'
 import {
   buildProtocol,

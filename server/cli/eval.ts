@@ -1,16 +1,12 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { parseConfig, type Config } from '../../server/config.js'
-import { createLogger, type Logger } from '../../server/logger.js'
-import {
-  layoutFromManifest,
-  partCosines,
-  type EmbeddingLayout,
-} from '../../server/pipeline/embedding-layout.js'
-import { createPipeline, pipelineOptionsFromConfig, type Pipeline } from '../../server/pipeline/index.js'
-import { loadManifest } from '../../server/pipeline/manifest.js'
-import { createProgress } from './progress.js'
+import { parseConfig, type Config } from '../config.js'
+import { createLogger, type Logger } from '../logger.js'
+import { layoutFromManifest, partCosines, type EmbeddingLayout } from '../pipeline/embedding-layout.js'
+import { createPipeline, pipelineOptionsFromConfig, type Pipeline } from '../pipeline/index.js'
+import { loadManifest } from '../pipeline/manifest.js'
+import { createProgress } from '../../client/cli/progress.js'
 import {
   accuracyAt,
   bestThreshold,

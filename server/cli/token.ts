@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { mintToken, SCOPES, type Scope } from '../../server/auth.js'
-import { readDevSecret } from '../../server/dev-secret.js'
+import { mintToken, SCOPES, type Scope } from '../auth.js'
+import { readDevSecret } from '../dev-secret.js'
 
 const USAGE = `usage: facewire token --org ORG [--scope "detect enroll"] [--ttl 1h] [--sub NAME]
                       [--algorithm HS256|RS256|ES256 --private-key FILE]

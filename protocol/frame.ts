@@ -26,16 +26,12 @@ export interface ParsedFrame extends FrameHeader {
   image: Uint8Array
 }
 
-/** Why a frame's header is not valid; the server answers ERR_FRAME_HEADER_INVALID with it. */
-export class FrameHeaderError extends Error {
-  /** The frame id, when the header got that far. */
-  readonly frameId: number | undefined
-  constructor(message: string, frameId?: number) {
-    super(message)
-    this.name = 'FrameHeaderError'
-    this.frameId = frameId
-  }
-}
+/**
+ * The outcome of reading a frame: the header and image, or why the header is not valid (the server
+ * answers ERR_FRAME_HEADER_INVALID with that reason, and the frame id when the header got that far).
+ */
+export type FrameParse =
+  { ok: true; frame: ParsedFrame } | { ok: false; reason: string; frameId: number | undefined }
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
@@ -73,37 +69,38 @@ export function encodeFrame(header: FrameHeader, image: Uint8Array): Uint8Array 
   return out
 }
 
-/** Splits a message into header and image; throws FrameHeaderError naming what is wrong. */
-export function parseFrame(message: Uint8Array): ParsedFrame {
-  if (message.length < 6) throw new FrameHeaderError('a frame starts with a 6-byte header')
+/** Splits a message into header and image, or names what is wrong with the header. */
+export function parseFrame(message: Uint8Array): FrameParse {
+  const invalid = (reason: string, frameId?: number): FrameParse => ({ ok: false, reason, frameId })
+  if (message.length < 6) return invalid('a frame starts with a 6-byte header')
   const view = new DataView(message.buffer, message.byteOffset, message.byteLength)
   const version = message[0]
   const flags = message[1] ?? 0
   const frameId = view.getUint32(2)
   if (version !== FRAME_PROTOCOL_VERSION) {
-    throw new FrameHeaderError(`unsupported frame protocol version ${String(version)}`, frameId)
+    return invalid(`unsupported frame protocol version ${String(version)}`, frameId)
   }
-  if ((flags & ~(FLAG_TRACK | FLAG_CAMERA)) !== 0) throw new FrameHeaderError('unknown header flags', frameId)
+  if ((flags & ~(FLAG_TRACK | FLAG_CAMERA)) !== 0) return invalid('unknown header flags', frameId)
   const frame: ParsedFrame = { frameId, image: message }
   let offset = 6
   if ((flags & FLAG_TRACK) !== 0) {
-    if (message.length < offset + 4) throw new FrameHeaderError('the header is cut short (track id)', frameId)
+    if (message.length < offset + 4) return invalid('the header is cut short (track id)', frameId)
     frame.trackId = view.getUint32(offset)
     offset += 4
   }
   if ((flags & FLAG_CAMERA) !== 0) {
     const length = message[offset] ?? 0
     if (length === 0 || length > MAX_CAMERA_LABEL_BYTES || message.length < offset + 1 + length) {
-      throw new FrameHeaderError('the camera label is empty, too long or cut short', frameId)
+      return invalid('the camera label is empty, too long or cut short', frameId)
     }
     try {
       frame.camera = decoder.decode(message.subarray(offset + 1, offset + 1 + length))
     } catch {
-      throw new FrameHeaderError('the camera label is not UTF-8', frameId)
+      return invalid('the camera label is not UTF-8', frameId)
     }
     offset += 1 + length
   }
-  if (offset >= message.length) throw new FrameHeaderError('the frame has no image bytes', frameId)
+  if (offset >= message.length) return invalid('the frame has no image bytes', frameId)
   frame.image = message.subarray(offset)
-  return frame
+  return { ok: true, frame }
 }

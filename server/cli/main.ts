@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * The facewire command line. Commands are added here as the product grows; each one is a
- * module under client/cli/ loaded on demand so `facewire --help` stays instant.
+ * The one `facewire` binary. Commands that only talk to a server over the wire (enroll, replay) live
+ * in client/cli/; operator tools that run server code (token, eval, serve) live here in server/cli/.
+ * Each is loaded on demand so `facewire --help` stays instant.
  */
 import { readFileSync } from 'node:fs'
 
@@ -13,7 +14,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   enroll: {
     summary: 'enroll a folder per identity through the REST API (facewire enroll --help)',
-    run: async (args) => (await import('./enroll.js')).runEnroll(args),
+    run: async (args) => (await import('../../client/cli/enroll.js')).runEnroll(args),
   },
   eval: {
     summary: 'measure verification accuracy of the pipeline on LFW pairs (facewire eval lfw --help)',
@@ -21,7 +22,7 @@ const COMMANDS: Record<string, Command> = {
   },
   replay: {
     summary: 'stream a folder of frames or an MJPEG file to /ws/detect (facewire replay --help)',
-    run: async (args) => (await import('./replay.js')).runReplay(args),
+    run: async (args) => (await import('../../client/cli/replay.js')).runReplay(args),
   },
   token: {
     summary: 'mint a bearer token: facewire token --org ORG --scope "detect enroll" --ttl 1h',
@@ -29,10 +30,7 @@ const COMMANDS: Record<string, Command> = {
   },
   serve: {
     summary: 'run the server (configured by environment variables, see docs/configuration.md)',
-    run: async () => {
-      await import('../../server/main.js')
-      return 0
-    },
+    run: async (args) => (await import('./serve.js')).runServe(args),
   },
 }
 

@@ -7,7 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { fitImpostorModel, type CohortFile } from '../../server/gallery/calibration.js'
+import { fitImpostorModel, type CohortFile } from '../gallery/calibration.js'
 import { embedAll, startEvalPipeline } from './eval.js'
 import { parsePairs } from './verification.js'
 

@@ -1,10 +1,52 @@
 /**
- * Shapes on the wire (REST bodies, and WebSocket messages later), shared with the CLI and the
- * browser client through `import type`. docs/api.md and docs/protocol.md describe them.
+ * Every JSON shape on facewire's wire: REST bodies, /ws/detect and /ws/events messages. A leaf: it
+ * imports nothing of the project but the other protocol/ files, so the browser kiosk and the CLI
+ * share it without pulling server code in. docs/api.md and docs/protocol.md describe the shapes.
  */
-import type { Candidate, Decision, Metadata, PolicyBasis } from './gallery/types.js'
+import type { WireError } from './errors.js'
 
-export type { Candidate, Decision, DecisionStatus, IdentityRef, PolicyBasis } from './gallery/types.js'
+export type { WireError } from './errors.js'
+
+/** JSON object stored with an identity; at most a few KiB (the API validates). */
+export type Metadata = Record<string, unknown>
+
+export interface IdentityRef {
+  id: string
+  name: string
+}
+
+export interface Candidate {
+  identity: IdentityRef
+  similarity: number
+}
+
+export type DecisionStatus = 'match' | 'uncertain' | 'unknown'
+
+export interface Decision {
+  status: DecisionStatus
+  /** Present for `match` and `uncertain`: the best identity. */
+  identity?: IdentityRef
+  /** Similarity of the best identity (0 when the gallery is empty). */
+  similarity: number
+  /** Best minus second-best identity similarity (the best's similarity when there is no second). */
+  margin: number
+  /** The threshold this decision was taken at (the org's policy for its gallery size). */
+  threshold: number
+  /**
+   * Why a face that scored as a match is not one: `liveness` when the org requires liveness and
+   * the face (or its track) did not pass; the client should prompt (docs/protocol.md).
+   */
+  reason?: 'liveness'
+}
+
+/** What an organization's threshold rests on. */
+export type PolicyBasis =
+  /** Set by configuration (FACEWIRE_MATCH_THRESHOLD for the org), not derived. */
+  | 'fixed'
+  /** Impostor scores of the models' calibration cohort (shipped with the models). */
+  | 'cohort'
+  /** Impostor scores of the org's own gallery (each face against the other identities). */
+  | 'gallery'
 
 export interface WireBox {
   x: number
@@ -187,7 +229,7 @@ export interface StreamError {
   type: 'error'
   /** Absent when the message was too broken to carry a frame id. */
   frameId?: number
-  error: { code: string; message: string; details?: Record<string, unknown> }
+  error: WireError
 }
 
 export type StreamAnswer = StreamResult | StreamDropped | StreamThrottled | StreamError
@@ -222,3 +264,8 @@ export interface UnknownEvent {
 }
 
 export type EventMessage = EventsHello | MatchEvent | UnknownEvent
+
+/** The body of every REST error answer (and of 503 /ready, with its components). */
+export interface ErrorBody {
+  error: WireError
+}
