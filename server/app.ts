@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { createApiRoutes } from './api/routes.js'
 import { createAuthenticator, type Authenticator } from './auth.js'
 import type { Config } from './config.js'
-import { FacewireError, toWireError } from './errors.js'
+import { FacewireError } from './errors.js'
 import { galleryOptionsFromConfig } from './gallery/from-config.js'
 import { createGallery, type Gallery } from './gallery/index.js'
 import type { Logger } from './logger.js'
@@ -14,6 +14,7 @@ import { createWatchRoute } from './streams/watch.js'
 import { createReadiness, type Readiness } from './readiness.js'
 import {
   createTransport,
+  errorReply,
   jsonReply,
   type EngineInfo,
   type HttpHandler,
@@ -123,7 +124,7 @@ export function createApp(options: AppOptions): App {
     instrument('GET', '/ready', () => {
       const components = readiness.snapshot()
       if (readiness.isReady()) return jsonReply(200, { status: 'ready', components })
-      return jsonReply(503, { error: toWireError(new FacewireError('ERR_NOT_READY')), components })
+      return errorReply(new FacewireError('ERR_NOT_READY'), { components })
     }),
     instrument('GET', '/metrics', async () => {
       if (loadedGallery !== undefined) {

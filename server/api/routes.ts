@@ -2,10 +2,10 @@
  * REST under /api/v1. The organization always comes from the token; an id of another
  * organization is answered exactly like a missing one (404), so ids leak nothing.
  */
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible'
 import { z } from 'zod'
 import { requireScope, type Authenticator, type Principal, type Scope } from '../auth.js'
-import { FacewireError, toWireError } from '../errors.js'
+import { FacewireError } from '../errors.js'
+import { createRateLimiter, rateLimited } from '../rate-limit.js'
 import type { Face, Gallery, Identity } from '../gallery/index.js'
 import type { Logger } from '../logger.js'
 import type { AnalyzedFace, Pipeline } from '../pipeline/index.js'
@@ -162,7 +162,7 @@ export function pickEnrollFace(faces: readonly AnalyzedFace[], minQuality: numbe
 
 export function createApiRoutes(options: ApiOptions): Route[] {
   const { auth, pipeline, logger } = options
-  const limiter = new RateLimiterMemory({ points: options.rateLimit, duration: 1 })
+  const limiter = createRateLimiter({ points: options.rateLimit })
 
   type Handler = (
     request: HttpRequestInfo,
@@ -177,18 +177,8 @@ export function createApiRoutes(options: ApiOptions): Route[] {
       const principal = auth.authenticate(request.headers, request.query)
       requireScope(principal, scope)
       const gallery = options.gallery()
-      try {
-        await limiter.consume(principal.org)
-      } catch (rejection) {
-        if (!(rejection instanceof RateLimiterRes)) throw rejection
-        const retryAfterMs = Math.max(1, rejection.msBeforeNext)
-        const error = new FacewireError('ERR_RATE_LIMITED', undefined, { details: { retryAfterMs } })
-        return jsonReply(
-          error.http,
-          { error: toWireError(error) },
-          { 'retry-after': String(Math.ceil(retryAfterMs / 1000)) },
-        )
-      }
+      const retryAfterMs = await limiter.take(principal.org)
+      if (retryAfterMs > 0) throw rateLimited(retryAfterMs)
       return handler(request, principal, gallery)
     },
   })

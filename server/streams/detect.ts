@@ -4,7 +4,6 @@
  * decision rests on several frames; match events go to the organization's watchers.
  */
 import { randomBytes } from 'node:crypto'
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible'
 import { requireScope, type Authenticator, type Principal } from '../auth.js'
 import type { Config } from '../config.js'
 import { FacewireError, toFacewireError, toWireError } from '../errors.js'
@@ -20,6 +19,7 @@ import {
   type StreamResult,
 } from '../../protocol/wire.js'
 import { parseFrame, type ParsedFrame } from '../../protocol/frame.js'
+import { createRateLimiter } from '../rate-limit.js'
 import { livenessTurn, requireLiveness, toFaceResult, toWireBox } from '../recognize.js'
 import { defineWsRoute, type AnyWsRoute, type WsConnection } from '../transport/index.js'
 import type { EventHub } from './events.js'
@@ -59,8 +59,8 @@ const round1 = (value: number): number => Math.round(value * 10) / 10
 export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
   const { pipeline, metrics, logger, config } = options
   const limits = config.streams
-  const perConnection = new RateLimiterMemory({ points: limits.maxFps, duration: 1 })
-  const perOrg = new RateLimiterMemory({ points: limits.orgMaxFps, duration: 1 })
+  const perConnection = createRateLimiter({ points: limits.maxFps })
+  const perOrg = createRateLimiter({ points: limits.orgMaxFps })
   let open = 0
   // Recent pipeline time per frame, for the suggested frame rate.
   let frameMsEwma = 60
@@ -270,23 +270,12 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
     }
   }
 
-  /** Milliseconds until `key` may send again, or 0 when this frame is within the limit. */
-  const retryAfter = async (limiter: RateLimiterMemory, key: string): Promise<number> => {
-    try {
-      await limiter.consume(key)
-      return 0
-    } catch (rejection) {
-      if (!(rejection instanceof RateLimiterRes)) throw rejection
-      return Math.max(1, rejection.msBeforeNext)
-    }
-  }
-
   const throttle = async (session: Session): Promise<StreamAnswer | undefined> => {
-    const connectionWait = await retryAfter(perConnection, session.id)
+    const connectionWait = await perConnection.take(session.id)
     if (connectionWait > 0) {
       return { type: 'throttled', frameId: 0, retryAfterMs: connectionWait, scope: 'connection' }
     }
-    const orgWait = await retryAfter(perOrg, session.principal.org)
+    const orgWait = await perOrg.take(session.principal.org)
     if (orgWait > 0) return { type: 'throttled', frameId: 0, retryAfterMs: orgWait, scope: 'organization' }
     return undefined
   }
@@ -318,7 +307,7 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
       metrics.wsConnections.inc({ route: 'detect' })
       const session = connection.context
       session.expiry = scheduleExpiry(session.principal.expiresAtMs, () => {
-        connection.close(4401, 'ERR_AUTH_EXPIRED')
+        connection.close(new FacewireError('ERR_AUTH_EXPIRED'))
       })
       const policy = options.gallery().policyFor(session.principal.org)
       const hello: StreamHello = {

@@ -1,5 +1,6 @@
 /** /ws/events: an organization's watchers receive its match (and optionally unknown) events. */
 import { requireScope, type Authenticator, type Principal } from '../auth.js'
+import { FacewireError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { Metrics } from '../metrics.js'
 import { STREAM_PROTOCOL_VERSION, type EventsHello } from '../../protocol/wire.js'
@@ -37,7 +38,7 @@ export function createWatchRoute(options: WatchRouteOptions): AnyWsRoute {
       options.metrics.wsConnections.inc({ route: 'events' })
       const watcher = connection.context
       watcher.expiry = scheduleExpiry(watcher.principal.expiresAtMs, () => {
-        connection.close(4401, 'ERR_AUTH_EXPIRED')
+        connection.close(new FacewireError('ERR_AUTH_EXPIRED'))
       })
       connection.subscribe(eventsTopic(watcher.principal.org))
       const hello: EventsHello = {

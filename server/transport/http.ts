@@ -62,8 +62,17 @@ export function jsonReply(status: number, value: unknown, headers: Record<string
   return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(value) }
 }
 
-export function errorReply(error: FacewireError): HttpReply {
-  return jsonReply(error.http, { error: toWireError(error) })
+/**
+ * The one way an error becomes an HTTP answer: the catalogue's status, the wire error as the body,
+ * and `Retry-After` (whole seconds, rounded up) when the error says how long to wait.
+ */
+export function errorReply(error: FacewireError, body: Record<string, unknown> = {}): HttpReply {
+  const retryAfterMs = error.details?.['retryAfterMs']
+  const headers: Record<string, string> =
+    typeof retryAfterMs === 'number' && retryAfterMs > 0
+      ? { 'retry-after': String(Math.ceil(retryAfterMs / 1000)) }
+      : {}
+  return jsonReply(error.http, { error: toWireError(error), ...body }, headers)
 }
 
 function statusLine(status: number): string {
@@ -235,7 +244,7 @@ export function createTransport(options: TransportOptions): Transport {
     },
     stopAccepting() {
       accepting = false
-      ws.closeAll(1001, 'ERR_SHUTTING_DOWN')
+      ws.closeAll(new FacewireError('ERR_SHUTTING_DOWN'))
       if (listenSocket !== undefined) {
         uws.us_listen_socket_close(listenSocket)
         listenSocket = undefined

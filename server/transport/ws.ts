@@ -17,8 +17,11 @@ export interface WsConnection<T> {
   readonly bufferedAmount: number
   /** Sends a text message: `buffered` = queued behind backpressure, `dropped` = over the bound. */
   send(text: string): WsSendResult
-  /** Closes with a close code and a short reason (at most 123 bytes). */
-  close(code: number, reason: string): void
+  /**
+   * Closes with the catalogue's close code of `error` (1011 for a code that has none) and its code
+   * as the reason.
+   */
+  close(error: FacewireError): void
   subscribe(topic: string): void
 }
 
@@ -72,10 +75,10 @@ class Connection implements WsConnection<unknown> {
     const status = this.socket.send(text, false, false)
     return status === 1 ? 'sent' : status === 0 ? 'buffered' : 'dropped'
   }
-  close(code: number, reason: string): void {
+  close(error: FacewireError): void {
     if (this.closed || this.socket === undefined) return
     this.closed = true
-    this.socket.end(code, reason.slice(0, 123))
+    this.socket.end(error.close ?? 1011, error.code)
   }
   subscribe(topic: string): void {
     if (!this.closed) this.socket?.subscribe(topic)
@@ -87,8 +90,8 @@ export interface WsRegistry {
   readonly size: number
   /** Sends to every subscriber of `topic`. */
   publish(topic: string, text: string): void
-  /** Closes every open socket (shutdown: 1001). */
-  closeAll(code: number, reason: string): void
+  /** Closes every open socket with the error's close code (shutdown: ERR_SHUTTING_DOWN, 1001). */
+  closeAll(error: FacewireError): void
 }
 
 export interface WsHooks {
@@ -163,7 +166,7 @@ export function registerWsRoutes(
         const connection = ws.getUserData().connection
         if (connection.closed) return
         if (message.byteLength > route.maxPayloadBytes) {
-          connection.close(1009, 'ERR_BODY_TOO_LARGE')
+          connection.close(new FacewireError('ERR_BODY_TOO_LARGE'))
           return
         }
         // uWS neuters the ArrayBuffer after this callback: copy it.
@@ -188,8 +191,8 @@ export function registerWsRoutes(
     publish(topic, text) {
       app.publish(topic, text, false, false)
     },
-    closeAll(code, reason) {
-      for (const connection of [...open]) connection.close(code, reason)
+    closeAll(error) {
+      for (const connection of [...open]) connection.close(error)
     },
   }
 }
