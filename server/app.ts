@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { createApiRoutes } from './api/routes.js'
 import { createAuthenticator, type Authenticator } from './auth.js'
 import type { Config } from './config.js'
-import { FacewireError } from './errors.js'
+import { FacewireError, toFacewireError } from './errors.js'
 import { galleryOptionsFromConfig } from './gallery/from-config.js'
 import { createGallery, type Gallery } from './gallery/index.js'
 import type { Logger } from './logger.js'
@@ -108,7 +108,7 @@ export function createApp(options: AppOptions): App {
         metrics.httpRequests.inc({ route: pattern, method, status: String(reply.status) })
         return reply
       } catch (error) {
-        const status = error instanceof FacewireError ? error.http : 500
+        const status = toFacewireError(error).http
         metrics.httpRequests.inc({ route: pattern, method, status: String(status) })
         throw error
       } finally {

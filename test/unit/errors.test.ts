@@ -3,6 +3,8 @@ import { readFile } from 'node:fs/promises'
 import { test } from 'node:test'
 import { FacewireError, toFacewireError, toWireError } from '../../server/errors.js'
 import { ERRORS, ERROR_CODES } from '../../protocol/errors.js'
+import { createRateLimiter, rateLimited } from '../../server/rate-limit.js'
+import { errorReply } from '../../server/transport/index.js'
 
 const docsUrl = new URL('../../../docs/errors.md', import.meta.url)
 
@@ -48,4 +50,33 @@ test('a catalogue error keeps its code, status and close code', () => {
   assert.equal(toFacewireError(error), error)
   assert.equal(error.http, 413)
   assert.equal(error.close, 1009)
+})
+
+test('errorReply: the catalogue status, the wire error as the body, Retry-After only when the error says how long to wait', () => {
+  const limited = errorReply(rateLimited(1200))
+  assert.equal(limited.status, 429)
+  assert.equal(limited.headers?.['retry-after'], '2')
+  assert.deepEqual(JSON.parse(String(limited.body)), {
+    error: {
+      code: 'ERR_RATE_LIMITED',
+      message: ERRORS.ERR_RATE_LIMITED.message,
+      details: { retryAfterMs: 1200 },
+    },
+  })
+  const notReady = errorReply(new FacewireError('ERR_NOT_READY'), { components: { pipeline: false } })
+  assert.equal(notReady.status, 503)
+  assert.equal(notReady.headers?.['retry-after'], undefined)
+  assert.deepEqual(JSON.parse(String(notReady.body)), {
+    error: { code: 'ERR_NOT_READY', message: ERRORS.ERR_NOT_READY.message },
+    components: { pipeline: false },
+  })
+})
+
+test('the rate-limit adapter answers 0 within the limit and the wait in ms beyond it, per key', async () => {
+  const limiter = createRateLimiter({ points: 2 })
+  assert.equal(await limiter.take('a'), 0)
+  assert.equal(await limiter.take('a'), 0)
+  const wait = await limiter.take('a')
+  assert.ok(wait >= 1 && wait <= 1000, `wait ${String(wait)} ms`)
+  assert.equal(await limiter.take('b'), 0)
 })
