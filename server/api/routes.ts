@@ -192,7 +192,7 @@ export function createApiRoutes(options: ApiOptions): Route[] {
     },
     route('POST', '/identities', 'enroll', (request, principal, gallery) => {
       const input = parseJson(request, createIdentitySchema)
-      const identity = gallery.store.createIdentity(principal.org, input, actor(principal))
+      const identity = gallery.createIdentity(principal.org, input, actor(principal))
       logger.info({ org: principal.org, identityId: identity.id }, 'gallery.identity_created')
       return jsonReply(201, toIdentityBody(identity), { location: `${API_PREFIX}/identities/${identity.id}` })
     }),
@@ -203,7 +203,7 @@ export function createApiRoutes(options: ApiOptions): Route[] {
       if (!parsed.success) throw invalid(parsed.error.issues)
       let page
       try {
-        page = gallery.store.listIdentities(principal.org, parsed.data)
+        page = gallery.listIdentities(principal.org, parsed.data)
       } catch (error) {
         if (error instanceof FacewireError) throw error
         throw new FacewireError('ERR_REQUEST_INVALID', 'the cursor is invalid', { cause: error })
@@ -213,21 +213,20 @@ export function createApiRoutes(options: ApiOptions): Route[] {
       return jsonReply(200, body)
     }),
     route('GET', '/identities/:id', 'enroll', (request, principal, gallery) => {
-      const identity = gallery.store.getIdentity(principal.org, idParam(request))
+      const identity = gallery.getIdentity(principal.org, idParam(request))
       if (identity === undefined) throw notFound('identity')
       return jsonReply(200, toIdentityBody(identity))
     }),
     route('PATCH', '/identities/:id', 'enroll', (request, principal, gallery) => {
       const id = idParam(request)
       const patch = parseJson(request, patchIdentitySchema)
-      const identity = gallery.store.updateIdentity(principal.org, id, patch, actor(principal))
+      const identity = gallery.updateIdentity(principal.org, id, patch, actor(principal))
       if (identity === undefined) throw notFound('identity')
       return jsonReply(200, toIdentityBody(identity))
     }),
     route('DELETE', '/identities/:id', 'enroll', (request, principal, gallery) => {
       const removed = gallery.deleteIdentity(principal.org, idParam(request), actor(principal))
       if (removed === undefined) throw notFound('identity')
-      gallery.store.checkpoint()
       logger.info(
         { org: principal.org, identityId: removed.identity.id, faces: removed.faces.length },
         'gallery.identity_deleted',
@@ -236,15 +235,15 @@ export function createApiRoutes(options: ApiOptions): Route[] {
     }),
     route('GET', '/identities/:id/faces', 'enroll', (request, principal, gallery) => {
       const id = idParam(request)
-      if (gallery.store.getIdentity(principal.org, id) === undefined) throw notFound('identity')
-      const items = gallery.store.listFaces(principal.org, id).map((face) => toFaceBody(face, gallery))
-      return jsonReply(200, { items })
+      const faces = gallery.listFaces(principal.org, id)
+      if (faces === undefined) throw notFound('identity')
+      return jsonReply(200, { items: faces.map((face) => toFaceBody(face, gallery)) })
     }),
     route('POST', '/identities/:id/faces', 'enroll', async (request, principal, gallery) => {
       const id = idParam(request)
       const bytes = imageBody(request)
       // Checked before spending a pipeline run on it; checked again (atomically) by addFace.
-      if (gallery.store.getIdentity(principal.org, id) === undefined) throw notFound('identity')
+      if (gallery.getIdentity(principal.org, id) === undefined) throw notFound('identity')
       const analysis = await pipeline.analyze(bytes, { mode: 'all', maxFaces: 5 })
       const face = pickEnrollFace(analysis.faces, options.minEnrollQuality)
       const stored = gallery.addFace(
@@ -269,7 +268,6 @@ export function createApiRoutes(options: ApiOptions): Route[] {
     route('DELETE', '/faces/:id', 'enroll', (request, principal, gallery) => {
       const face = gallery.deleteFace(principal.org, idParam(request), actor(principal))
       if (face === undefined) throw notFound('face')
-      gallery.store.checkpoint()
       logger.info({ org: principal.org, faceId: face.id }, 'gallery.face_deleted')
       return { status: 204 }
     }),
@@ -296,10 +294,7 @@ export function createApiRoutes(options: ApiOptions): Route[] {
       delete query.access_token
       const parsed = auditQuerySchema.safeParse(query)
       if (!parsed.success) throw invalid(parsed.error.issues)
-      const entries = gallery.store.audit(principal.org, {
-        limit: parsed.data.limit,
-        ...(parsed.data.after === undefined ? {} : { afterSeq: parsed.data.after }),
-      })
+      const entries = gallery.audit(principal.org, { limit: parsed.data.limit, afterSeq: parsed.data.after })
       const items = entries.map(({ seq, at, actor: who, action, identityId, faceId }) => ({
         seq,
         at,

@@ -81,7 +81,7 @@ export interface GalleryStore {
   /** Identity id -> name lookup for building decisions, for one org. */
   identityName(org: string, identityId: string): string | undefined
   /** Audit rows of one org with seq > afterSeq (default 0), ascending; limit 1..1000. */
-  audit(org: string, options: { limit: number; afterSeq?: number }): AuditEntry[]
+  audit(org: string, options: { limit: number; afterSeq?: number | undefined }): AuditEntry[]
   /** Runs a WAL checkpoint(TRUNCATE) so deleted data leaves the -wal file too. */
   checkpoint(): void
   /** The connection's durability settings, read back from SQLite (diagnostics and tests). */
