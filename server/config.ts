@@ -205,8 +205,9 @@ export interface Config {
   >
   readonly minEnrollQuality: number
   /**
-   * Faces analysed per REST image: recognize answers at most this many. Streams have their own
-   * bound (`streams.maxFaces`): a frame's answer is on a latency budget.
+   * Faces analysed per REST image: recognize answers at most this many, and enrollment looks at
+   * as many for a face comparable to the one it would enroll. Streams have their own bound
+   * (`streams.maxFaces`): a frame's answer is on a latency budget.
    */
   readonly maxFaces: number
   /** REST requests per second per organization. */
