@@ -112,7 +112,7 @@ function build(
     policy: config.match,
   })
   const ids = bases.map((base, i) => {
-    const identity = gallery.store.createIdentity('bench', { name: `person ${String(i)}` }, actor)
+    const identity = gallery.createIdentity('bench', { name: `person ${String(i)}` }, actor)
     gallery.addFace('bench', identity.id, { embedding: noisy(base, layout, 0.3), quality: 1 }, actor)
     return identity.id
   })

@@ -148,7 +148,7 @@ export function createApp(options: AppOptions): App {
       logger,
       rateLimit: config.apiRateLimit,
       minEnrollQuality: config.minEnrollQuality,
-      maxFaces: 10,
+      maxFaces: config.maxFaces,
     }).map((route) => instrument(route.method, route.pattern, route.handler)),
   )
 

@@ -128,6 +128,7 @@ const envSchema = z.object({
     )
     .optional(),
   FACEWIRE_MIN_ENROLL_QUALITY: unit.default(DEFAULT_MIN_ENROLL_QUALITY),
+  FACEWIRE_MAX_FACES: count(1, 50).default(10),
   FACEWIRE_API_RATE_LIMIT: count(1, 1_000_000).default(50),
   FACEWIRE_STREAM_MAX_FPS: count(1, 1000).default(15),
   FACEWIRE_ORG_MAX_FPS: count(1, 100_000).default(120),
@@ -203,6 +204,12 @@ export interface Config {
     >
   >
   readonly minEnrollQuality: number
+  /**
+   * Faces analysed per REST image: recognize answers at most this many, and enrollment looks at
+   * as many for a face comparable to the one it would enroll. Streams have their own bound
+   * (`streams.maxFaces`): a frame's answer is on a latency budget.
+   */
+  readonly maxFaces: number
   /** REST requests per second per organization. */
   readonly apiRateLimit: number
   readonly streams: {
@@ -211,6 +218,7 @@ export interface Config {
     readonly orgMaxFps: number
     /** Largest binary message (header + image). */
     readonly maxFrameBytes: number
+    /** Faces analysed per stream frame. */
     readonly maxFaces: number
     readonly idleTimeoutS: number
     /** Results for a connection whose send buffer holds more than this are dropped and counted. */
@@ -304,6 +312,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     }),
     orgPolicies: Object.freeze(e.FACEWIRE_ORG_POLICIES ?? {}),
     minEnrollQuality: e.FACEWIRE_MIN_ENROLL_QUALITY,
+    maxFaces: e.FACEWIRE_MAX_FACES,
     apiRateLimit: e.FACEWIRE_API_RATE_LIMIT,
     streams: Object.freeze({
       maxFps: e.FACEWIRE_STREAM_MAX_FPS,

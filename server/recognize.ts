@@ -1,7 +1,19 @@
-/** One image -> faces with open-set decisions: the step REST `recognize` and streams share. */
-import type { Gallery, OrgPolicy } from './gallery/index.js'
+/**
+ * One image -> faces with open-set decisions (the step REST `recognize` and streams share), and
+ * one image -> one enrolled face (REST enrollment).
+ */
+import { FacewireError } from './errors.js'
+import type { Actor, Face, Gallery, OrgPolicy } from './gallery/index.js'
 import type { AnalyzedFace, FrameAnalysis, Pipeline } from './pipeline/index.js'
-import type { FaceResult, RecognizeResponse, WireBox, WirePoint, Decision } from '../protocol/wire.js'
+import type {
+  Decision,
+  EnrollResponse,
+  FaceBody,
+  FaceResult,
+  RecognizeResponse,
+  WireBox,
+  WirePoint,
+} from '../protocol/wire.js'
 
 const round1 = (value: number): number => Math.round(value * 10) / 10
 /** Scores and similarities on the wire: 4 decimals. */
@@ -96,6 +108,7 @@ export function decideFaces(
 }
 
 export interface RecognizeOptions {
+  /** Faces analysed and answered at most (config.maxFaces). */
   maxFaces: number
 }
 
@@ -129,6 +142,87 @@ export async function recognizeImage(
       livenessMs: round1(t.livenessMs),
       searchMs: round1(searchMs),
       totalMs: round1(performance.now() - started),
+    },
+  }
+}
+
+/** A stored face on the wire. */
+export function toFaceBody(face: Face, gallery: Gallery): FaceBody {
+  return {
+    id: face.id,
+    identityId: face.identityId,
+    quality: round4(face.quality),
+    modelId: face.modelId,
+    stale: !gallery.isCurrent(face),
+    createdAt: face.createdAt,
+  }
+}
+
+/** A face less than this share of the largest face's width is someone in the background. */
+const BACKGROUND_FACE_WIDTH = 0.6
+
+/** The one face good enough to enroll, or the catalogue error saying why not. */
+export function pickEnrollFace(faces: readonly AnalyzedFace[], minQuality: number): AnalyzedFace {
+  const bySize = [...faces].sort((a, b) => b.box.width - a.box.width)
+  const [main, second] = bySize
+  if (main === undefined) throw new FacewireError('ERR_FACE_NOT_FOUND')
+  // A much smaller face is someone in the background; a comparable one makes the photo ambiguous.
+  if (second !== undefined && second.box.width >= BACKGROUND_FACE_WIDTH * main.box.width) {
+    throw new FacewireError('ERR_FACE_MULTIPLE', undefined, {
+      details: { faces: bySize.map((face) => toWireBox(face)) },
+    })
+  }
+  if (main.quality.score < minQuality) {
+    throw new FacewireError('ERR_FACE_LOW_QUALITY', undefined, {
+      details: {
+        quality: round4(main.quality.score),
+        minQuality,
+        factors: main.quality.factors,
+      },
+    })
+  }
+  return main
+}
+
+export interface EnrollOptions {
+  /** Faces analysed to find a face comparable to the main one (config.maxFaces). */
+  maxFaces: number
+  /** Faces of a lower quality score are refused (config.minEnrollQuality). */
+  minQuality: number
+}
+
+/**
+ * Runs the pipeline on `bytes` (transferred: the caller must not reuse them), picks the one face
+ * to enroll (pickEnrollFace: ERR_FACE_NOT_FOUND, ERR_FACE_MULTIPLE, ERR_FACE_LOW_QUALITY) and adds
+ * it to the identity through the gallery. undefined when the identity does not exist in the org:
+ * checked before spending a pipeline run, and again (atomically) when the face is added, in case
+ * the identity was deleted while the image was analysed.
+ */
+export async function enrollFace(
+  pipeline: Pipeline,
+  gallery: Gallery,
+  target: { org: string; identityId: string; actor: Actor },
+  bytes: Uint8Array,
+  options: EnrollOptions,
+): Promise<EnrollResponse | undefined> {
+  const { org, identityId, actor } = target
+  if (gallery.getIdentity(org, identityId) === undefined) return undefined
+  const analysis = await pipeline.analyze(bytes, { mode: 'all', maxFaces: options.maxFaces })
+  const face = pickEnrollFace(analysis.faces, options.minQuality)
+  const stored = gallery.addFace(
+    org,
+    identityId,
+    { embedding: face.embedding, quality: face.quality.score },
+    actor,
+  )
+  if (stored === undefined) return undefined
+  return {
+    face: toFaceBody(stored, gallery),
+    detection: {
+      box: toWireBox(face),
+      landmarks: toWireLandmarks(face),
+      quality: round4(face.quality.score),
+      factors: face.quality.factors,
     },
   }
 }

@@ -6,17 +6,11 @@ import { z } from 'zod'
 import { requireScope, type Authenticator, type Principal, type Scope } from '../auth.js'
 import { FacewireError } from '../errors.js'
 import { createRateLimiter, rateLimited } from '../rate-limit.js'
-import type { Face, Gallery, Identity } from '../gallery/index.js'
+import type { Gallery, Identity } from '../gallery/index.js'
 import type { Logger } from '../logger.js'
-import type { AnalyzedFace, Pipeline } from '../pipeline/index.js'
-import type {
-  EnrollResponse,
-  FaceBody,
-  IdentityBody,
-  ListResponse,
-  PolicyResponse,
-} from '../../protocol/wire.js'
-import { recognizeImage, round4, toWireBox, toWireLandmarks } from '../recognize.js'
+import type { Pipeline } from '../pipeline/index.js'
+import type { IdentityBody, ListResponse, PolicyResponse } from '../../protocol/wire.js'
+import { enrollFace, recognizeImage, round4, toFaceBody } from '../recognize.js'
 import {
   jsonReply,
   type HttpMethod,
@@ -35,7 +29,7 @@ export interface ApiOptions {
   /** Requests per second per organization. */
   rateLimit: number
   minEnrollQuality: number
-  /** Faces analysed per recognize request. */
+  /** Faces analysed per image (recognize, and enrollment's search for a comparable face). */
   maxFaces: number
 }
 
@@ -126,40 +120,6 @@ export function toIdentityBody(identity: Identity): IdentityBody {
   }
 }
 
-function toFaceBody(face: Face, gallery: Gallery): FaceBody {
-  return {
-    id: face.id,
-    identityId: face.identityId,
-    quality: round4(face.quality),
-    modelId: face.modelId,
-    stale: !gallery.isCurrent(face),
-    createdAt: face.createdAt,
-  }
-}
-
-/** The one face good enough to enroll, or the catalogue error saying why not. */
-export function pickEnrollFace(faces: readonly AnalyzedFace[], minQuality: number): AnalyzedFace {
-  const bySize = [...faces].sort((a, b) => b.box.width - a.box.width)
-  const [main, second] = bySize
-  if (main === undefined) throw new FacewireError('ERR_FACE_NOT_FOUND')
-  // A much smaller face is someone in the background; a comparable one makes the photo ambiguous.
-  if (second !== undefined && second.box.width >= 0.6 * main.box.width) {
-    throw new FacewireError('ERR_FACE_MULTIPLE', undefined, {
-      details: { faces: bySize.map((face) => toWireBox(face)) },
-    })
-  }
-  if (main.quality.score < minQuality) {
-    throw new FacewireError('ERR_FACE_LOW_QUALITY', undefined, {
-      details: {
-        quality: round4(main.quality.score),
-        minQuality,
-        factors: main.quality.factors,
-      },
-    })
-  }
-  return main
-}
-
 export function createApiRoutes(options: ApiOptions): Route[] {
   const { auth, pipeline, logger } = options
   const limiter = createRateLimiter({ points: options.rateLimit })
@@ -192,7 +152,7 @@ export function createApiRoutes(options: ApiOptions): Route[] {
     },
     route('POST', '/identities', 'enroll', (request, principal, gallery) => {
       const input = parseJson(request, createIdentitySchema)
-      const identity = gallery.store.createIdentity(principal.org, input, actor(principal))
+      const identity = gallery.createIdentity(principal.org, input, actor(principal))
       logger.info({ org: principal.org, identityId: identity.id }, 'gallery.identity_created')
       return jsonReply(201, toIdentityBody(identity), { location: `${API_PREFIX}/identities/${identity.id}` })
     }),
@@ -203,7 +163,7 @@ export function createApiRoutes(options: ApiOptions): Route[] {
       if (!parsed.success) throw invalid(parsed.error.issues)
       let page
       try {
-        page = gallery.store.listIdentities(principal.org, parsed.data)
+        page = gallery.listIdentities(principal.org, parsed.data)
       } catch (error) {
         if (error instanceof FacewireError) throw error
         throw new FacewireError('ERR_REQUEST_INVALID', 'the cursor is invalid', { cause: error })
@@ -213,21 +173,20 @@ export function createApiRoutes(options: ApiOptions): Route[] {
       return jsonReply(200, body)
     }),
     route('GET', '/identities/:id', 'enroll', (request, principal, gallery) => {
-      const identity = gallery.store.getIdentity(principal.org, idParam(request))
+      const identity = gallery.getIdentity(principal.org, idParam(request))
       if (identity === undefined) throw notFound('identity')
       return jsonReply(200, toIdentityBody(identity))
     }),
     route('PATCH', '/identities/:id', 'enroll', (request, principal, gallery) => {
       const id = idParam(request)
       const patch = parseJson(request, patchIdentitySchema)
-      const identity = gallery.store.updateIdentity(principal.org, id, patch, actor(principal))
+      const identity = gallery.updateIdentity(principal.org, id, patch, actor(principal))
       if (identity === undefined) throw notFound('identity')
       return jsonReply(200, toIdentityBody(identity))
     }),
     route('DELETE', '/identities/:id', 'enroll', (request, principal, gallery) => {
       const removed = gallery.deleteIdentity(principal.org, idParam(request), actor(principal))
       if (removed === undefined) throw notFound('identity')
-      gallery.store.checkpoint()
       logger.info(
         { org: principal.org, identityId: removed.identity.id, faces: removed.faces.length },
         'gallery.identity_deleted',
@@ -236,40 +195,27 @@ export function createApiRoutes(options: ApiOptions): Route[] {
     }),
     route('GET', '/identities/:id/faces', 'enroll', (request, principal, gallery) => {
       const id = idParam(request)
-      if (gallery.store.getIdentity(principal.org, id) === undefined) throw notFound('identity')
-      const items = gallery.store.listFaces(principal.org, id).map((face) => toFaceBody(face, gallery))
-      return jsonReply(200, { items })
+      const faces = gallery.listFaces(principal.org, id)
+      if (faces === undefined) throw notFound('identity')
+      return jsonReply(200, { items: faces.map((face) => toFaceBody(face, gallery)) })
     }),
     route('POST', '/identities/:id/faces', 'enroll', async (request, principal, gallery) => {
-      const id = idParam(request)
+      const identityId = idParam(request)
       const bytes = imageBody(request)
-      // Checked before spending a pipeline run on it; checked again (atomically) by addFace.
-      if (gallery.store.getIdentity(principal.org, id) === undefined) throw notFound('identity')
-      const analysis = await pipeline.analyze(bytes, { mode: 'all', maxFaces: 5 })
-      const face = pickEnrollFace(analysis.faces, options.minEnrollQuality)
-      const stored = gallery.addFace(
-        principal.org,
-        id,
-        { embedding: face.embedding, quality: face.quality.score },
-        actor(principal),
+      const body = await enrollFace(
+        pipeline,
+        gallery,
+        { org: principal.org, identityId, actor: actor(principal) },
+        bytes,
+        { maxFaces: options.maxFaces, minQuality: options.minEnrollQuality },
       )
-      if (stored === undefined) throw notFound('identity') // deleted while the image was analysed
-      logger.info({ org: principal.org, identityId: id, faceId: stored.id }, 'gallery.enrolled')
-      const body: EnrollResponse = {
-        face: toFaceBody(stored, gallery),
-        detection: {
-          box: toWireBox(face),
-          landmarks: toWireLandmarks(face),
-          quality: round4(face.quality.score),
-          factors: face.quality.factors,
-        },
-      }
-      return jsonReply(201, body, { location: `${API_PREFIX}/faces/${stored.id}` })
+      if (body === undefined) throw notFound('identity')
+      logger.info({ org: principal.org, identityId, faceId: body.face.id }, 'gallery.enrolled')
+      return jsonReply(201, body, { location: `${API_PREFIX}/faces/${body.face.id}` })
     }),
     route('DELETE', '/faces/:id', 'enroll', (request, principal, gallery) => {
       const face = gallery.deleteFace(principal.org, idParam(request), actor(principal))
       if (face === undefined) throw notFound('face')
-      gallery.store.checkpoint()
       logger.info({ org: principal.org, faceId: face.id }, 'gallery.face_deleted')
       return { status: 204 }
     }),
@@ -296,10 +242,7 @@ export function createApiRoutes(options: ApiOptions): Route[] {
       delete query.access_token
       const parsed = auditQuerySchema.safeParse(query)
       if (!parsed.success) throw invalid(parsed.error.issues)
-      const entries = gallery.store.audit(principal.org, {
-        limit: parsed.data.limit,
-        ...(parsed.data.after === undefined ? {} : { afterSeq: parsed.data.after }),
-      })
+      const entries = gallery.audit(principal.org, { limit: parsed.data.limit, afterSeq: parsed.data.after })
       const items = entries.map(({ seq, at, actor: who, action, identityId, faceId }) => ({
         seq,
         at,

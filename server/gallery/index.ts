@@ -2,6 +2,9 @@
  * The gallery: the SQLite store (source of truth) plus one HNSW index per organization (a cache
  * loaded from a snapshot and brought up to date from the store's change log, or rebuilt from the
  * store). Every method is synchronous, so a write reaches the store and the index in one tick.
+ * The store is private: identities, faces and the audit log are read and written only through
+ * the gallery, so no write can reach the store without the index, and every delete is followed
+ * by the WAL checkpoint that takes the deleted rows out of the -wal file.
  */
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -11,21 +14,23 @@ import { normalizeParts, primaryPart, type EmbeddingLayout } from '../pipeline/e
 import { fitImpostorModel, galleryImpostorScores, thresholdFor, type ImpostorModel } from './calibration.js'
 import { decide, RERANK_DEPTH, searchDepth } from './decide.js'
 import { createIndexSet, loadSnapshot, type IndexParams, type IndexSet } from './hnsw-index.js'
-import { openStore, type GalleryStore } from './store.js'
+import { openStore } from './store.js'
 import type {
   Actor,
+  AuditEntry,
   Face,
   Identity,
+  IdentityPatch,
   Neighbour,
   LivenessMode,
   NewIdentity,
   OrgPolicy,
+  Page,
   StoredEmbedding,
 } from './types.js'
 import type { Candidate, Decision, IdentityRef } from '../../protocol/wire.js'
 
 export type * from './types.js'
-export type { GalleryStore } from './store.js'
 
 export interface GalleryOptions {
   dataDir: string
@@ -90,23 +95,41 @@ export interface Recognition {
 }
 
 export interface Gallery {
-  readonly store: GalleryStore
-  createIdentity(org: string, input: NewIdentity, actor: Actor): Identity
   readonly modelId: string
   /** How the indexes were brought up: from a snapshot (plus replayed changes) or rebuilt. */
   readonly loadedFrom: 'snapshot' | 'rebuild'
+  createIdentity(org: string, input: NewIdentity, actor: Actor): Identity
+  /** undefined when the identity does not exist in this org. */
+  getIdentity(org: string, identityId: string): Identity | undefined
+  /**
+   * Oldest first (then by id); `cursor` is a page's opaque `nextCursor`; limit 1..1000. Throws
+   * ERR_REQUEST_INVALID for a limit out of range or a cursor this gallery did not hand out.
+   */
+  listIdentities(org: string, options: { limit: number; cursor?: string | undefined }): Page<Identity>
+  /** Fields present in the patch replace the stored ones (metadata as a whole). */
+  updateIdentity(org: string, identityId: string, patch: IdentityPatch, actor: Actor): Identity | undefined
+  /**
+   * Removes the identity and all its faces from the store and the index, then checkpoints the
+   * WAL: SQLite's secure_delete zeroes the rows, the checkpoint takes them out of the -wal file.
+   */
+  deleteIdentity(
+    org: string,
+    identityId: string,
+    actor: Actor,
+  ): { identity: Identity; faces: Face[] } | undefined
+  /** The identity's faces in enrollment order; undefined when the identity does not exist in this org. */
+  listFaces(org: string, identityId: string): Face[] | undefined
+  /** Stores and indexes a face of the current model; undefined when the identity does not exist in this org. */
   addFace(
     org: string,
     identityId: string,
     face: { embedding: Float32Array; quality: number },
     actor: Actor,
   ): Face | undefined
+  /** Removes one face from the store and the index, then checkpoints the WAL (as deleteIdentity). */
   deleteFace(org: string, faceId: string, actor: Actor): Face | undefined
-  deleteIdentity(
-    org: string,
-    identityId: string,
-    actor: Actor,
-  ): { identity: Identity; faces: Face[] } | undefined
+  /** The org's audit rows (ids only) with seq > afterSeq (default 0), ascending; limit 1..1000. */
+  audit(org: string, options: { limit: number; afterSeq?: number | undefined }): AuditEntry[]
   /** Whether a stored face is searchable (embedded by the current model). */
   isCurrent(face: Face): boolean
   recognize(org: string, embedding: Float32Array): Recognition
@@ -428,10 +451,16 @@ export function createGallery(options: GalleryOptions): Gallery {
   }
 
   return {
-    store,
     modelId,
     loadedFrom,
     createIdentity: (org, input, actor) => store.createIdentity(org, input, actor),
+    getIdentity: (org, identityId) => store.getIdentity(org, identityId),
+    listIdentities: (org, page) => store.listIdentities(org, page),
+    updateIdentity: (org, identityId, patch, actor) => store.updateIdentity(org, identityId, patch, actor),
+    listFaces(org, identityId) {
+      if (store.getIdentity(org, identityId) === undefined) return undefined
+      return store.listFaces(org, identityId)
+    },
     addFace(org, identityId, face, actor) {
       if (face.embedding.length !== layout.dim) {
         throw new RangeError(`embedding has ${face.embedding.length} values, the gallery ${layout.dim}`)
@@ -448,6 +477,7 @@ export function createGallery(options: GalleryOptions): Gallery {
       if (face !== undefined) {
         unindex([face])
         options.metrics?.galleryChanges.inc({ kind: 'face_delete' })
+        store.checkpoint()
       }
       return face
     },
@@ -456,9 +486,11 @@ export function createGallery(options: GalleryOptions): Gallery {
       if (removed !== undefined) {
         unindex(removed.faces)
         options.metrics?.galleryChanges.inc({ kind: 'identity_delete' })
+        store.checkpoint()
       }
       return removed
     },
+    audit: (org, page) => store.audit(org, page),
     isCurrent: (face) => face.modelId === modelId,
     recognize(org, embedding) {
       const started = performance.now()

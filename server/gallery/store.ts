@@ -80,10 +80,8 @@ export interface GalleryStore {
   lastSeq(): number
   /** Identity id -> name lookup for building decisions, for one org. */
   identityName(org: string, identityId: string): string | undefined
-  /** Face counts per embedder model id (to detect a model change). */
-  faceCountsByModel(): { modelId: string; count: number }[]
   /** Audit rows of one org with seq > afterSeq (default 0), ascending; limit 1..1000. */
-  audit(org: string, options: { limit: number; afterSeq?: number }): AuditEntry[]
+  audit(org: string, options: { limit: number; afterSeq?: number | undefined }): AuditEntry[]
   /** Runs a WAL checkpoint(TRUNCATE) so deleted data leaves the -wal file too. */
   checkpoint(): void
   /** The connection's durability settings, read back from SQLite (diagnostics and tests). */
@@ -396,9 +394,6 @@ function createStore(
       `${FACE_REF_SELECT} WHERE label > @after ORDER BY label LIMIT @limit`,
     ),
     embeddingByLabel: db.prepare<{ label: number }, EmbeddingRow>(`${EMBEDDING_SELECT} WHERE label = @label`),
-    faceCountsByModel: db.prepare<[], { modelId: string; count: number }>(
-      'SELECT model_id AS modelId, count(*) AS count FROM faces GROUP BY model_id ORDER BY model_id',
-    ),
     insertChange: db.prepare<{
       org: string
       kind: GalleryChange['kind']
@@ -614,7 +609,6 @@ function createStore(
     },
     lastSeq: () => statements.lastSeq.get() ?? 0,
     identityName: (org, identityId) => statements.identityName.get({ org, id: identityId }),
-    faceCountsByModel: () => statements.faceCountsByModel.all(),
     audit(org, options) {
       const limit = checkLimit(options.limit)
       return statements.audit.all({ org, after: options.afterSeq ?? 0, limit }).map(toAuditEntry)

@@ -23,6 +23,19 @@ test('an empty environment gives the documented defaults', () => {
   assert.equal(config.jwtSecret, undefined)
 })
 
+test('faces per image are bounded in one place: REST images and stream frames each by their variable', () => {
+  const defaults = parseConfig({})
+  assert.equal(defaults.maxFaces, 10)
+  assert.equal(defaults.streams.maxFaces, 5)
+  const set = parseConfig({ FACEWIRE_MAX_FACES: '3', FACEWIRE_STREAM_MAX_FACES: '2' })
+  assert.equal(set.maxFaces, 3)
+  assert.equal(set.streams.maxFaces, 2)
+  assert.match(
+    configError({ FACEWIRE_MAX_FACES: '0' }).message,
+    /FACEWIRE_MAX_FACES: must be between 1 and 50/,
+  )
+})
+
 test('the config is frozen', () => {
   const config = parseConfig({ PORT: '9000' })
   assert.equal(config.port, 9000)

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
-import { rmSync } from 'node:fs'
+import { cpSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { fitImpostorModel, thresholdFor } from '../../../server/gallery/calibration.js'
 import { createGallery, type GalleryOptions } from '../../../server/gallery/index.js'
+import { DATABASE_FILE } from '../../../server/gallery/store.js'
 import { singleLayout } from '../../../server/pipeline/embedding-layout.js'
 import { createMemoryLogger, tempDataDir } from '../../helpers/app.js'
 import { seededRandom } from '../../helpers/images.js'
@@ -41,7 +43,7 @@ test('faces of another embedder model are kept but never searched, and counted a
     rmSync(dataDir, { recursive: true, force: true })
   })
   const first = createGallery(options(dataDir))
-  const ada = first.store.createIdentity('acme', { name: 'Ada' }, actor)
+  const ada = first.createIdentity('acme', { name: 'Ada' }, actor)
   const face = first.addFace('acme', ada.id, { embedding: unit(1), quality: 0.9 }, actor)
   assert.ok(face !== undefined)
   assert.equal(first.recognize('acme', near(unit(1), 2)).decision.status, 'match')
@@ -67,21 +69,28 @@ test('changes after the last snapshot are replayed at startup: adds found, delet
     rmSync(dataDir, { recursive: true, force: true })
   })
   const first = createGallery(options(dataDir))
-  const ada = first.store.createIdentity('acme', { name: 'Ada' }, actor)
-  const bob = first.store.createIdentity('acme', { name: 'Bob' }, actor)
+  const ada = first.createIdentity('acme', { name: 'Ada' }, actor)
+  const bob = first.createIdentity('acme', { name: 'Bob' }, actor)
   const adaFace = first.addFace('acme', ada.id, { embedding: unit(1), quality: 0.9 }, actor)
   assert.ok(first.snapshot(), 'a snapshot is written')
   assert.equal(first.snapshot(), false, 'nothing changed since')
-  // After the snapshot: Bob is added, Ada's face deleted. No snapshot: as if the process died.
+  const snapshotDir = join(dataDir, 'index')
+  const lastSnapshot = `${snapshotDir}.last`
+  cpSync(snapshotDir, lastSnapshot, { recursive: true })
+  // After the snapshot: Bob is added, Ada's face deleted. Then the process dies: close writes a
+  // snapshot, so the one taken above is put back, as if close had never run.
   first.addFace('acme', bob.id, { embedding: unit(3), quality: 0.9 }, actor)
   first.deleteFace('acme', adaFace?.id ?? '', actor)
-  first.store.close()
+  first.close()
+  rmSync(snapshotDir, { recursive: true })
+  renameSync(lastSnapshot, snapshotDir)
 
   const second = createGallery(options(dataDir))
   t.after(() => {
     second.close()
   })
   assert.equal(second.loadedFrom, 'snapshot')
+  assert.ok(second.stats().snapshotSeq < second.stats().seq, 'the snapshot is older than the store')
   assert.equal(second.recognize('acme', near(unit(3), 4)).decision.identity?.name, 'Bob')
   assert.equal(second.recognize('acme', near(unit(1), 2)).decision.status, 'unknown')
   assert.equal(second.stats().indexedFaces, 1)
@@ -95,7 +104,7 @@ test('decisions are per identity with a margin, and an organization policy overr
     rmSync(dataDir, { recursive: true, force: true })
   })
   for (const org of ['acme', 'strict']) {
-    const ada = gallery.store.createIdentity(org, { name: 'Ada' }, actor)
+    const ada = gallery.createIdentity(org, { name: 'Ada' }, actor)
     gallery.addFace(org, ada.id, { embedding: unit(1), quality: 0.9 }, actor)
     gallery.addFace(org, ada.id, { embedding: near(unit(1), 9, 0.2), quality: 0.5 }, actor)
   }
@@ -107,7 +116,7 @@ test('decisions are per identity with a margin, and an organization policy overr
   assert.equal(gallery.policyFor('strict').margin, 0.02, 'unset fields keep the default')
 
   // A look-alike enrolled in acme makes the same probe uncertain.
-  const twin = gallery.store.createIdentity('acme', { name: 'Twin' }, actor)
+  const twin = gallery.createIdentity('acme', { name: 'Twin' }, actor)
   gallery.addFace('acme', twin.id, { embedding: near(unit(1), 5, 0.01), quality: 0.9 }, actor)
   const ambiguous = gallery.recognize('acme', probe)
   assert.equal(ambiguous.decision.status, 'uncertain')
@@ -151,8 +160,8 @@ test('a fused gallery indexes the first part and ranks by the whole embedding', 
   const probeFirst = unit(10)
   const probeSecond = unit(11)
   // Ada is nearest by the first model alone; Bob agrees with the probe on both models.
-  const ada = gallery.store.createIdentity('acme', { name: 'Ada' }, actor)
-  const bob = gallery.store.createIdentity('acme', { name: 'Bob' }, actor)
+  const ada = gallery.createIdentity('acme', { name: 'Ada' }, actor)
+  const bob = gallery.createIdentity('acme', { name: 'Bob' }, actor)
   gallery.addFace(
     'acme',
     ada.id,
@@ -197,8 +206,8 @@ test('an identity enrolled from several faces is scored by their mean, not its b
   assert.ok(Math.abs(decision.similarity - expected) < 1e-3, `${decision.similarity} vs template ${expected}`)
   assert.ok(decision.similarity < 0.999, 'the probe equals one face exactly, but the template is the mean')
   // Deleting a face changes the template at once.
-  const faces = gallery.store.listFaces('acme', ada.id)
-  gallery.deleteFace('acme', faces[1]?.id ?? '', actor)
+  const faces = gallery.listFaces('acme', ada.id)
+  gallery.deleteFace('acme', faces?.[1]?.id ?? '', actor)
   assert.ok(gallery.recognize('acme', a).decision.similarity > 0.999)
 })
 
@@ -256,4 +265,54 @@ test('thresholds follow the target FPIR and the gallery size, and say what they 
     'the higher estimate wins',
   )
   assert.equal(forty.basis, forty.galleryThreshold > forty.cohortThreshold ? 'gallery' : 'cohort')
+})
+
+test('deleting a face or an identity leaves none of its embedding in the database file or its WAL', (t) => {
+  const dataDir = tempDataDir()
+  // No embedding key: the vectors are stored in clear, so their bytes can be looked for.
+  const gallery = createGallery(options(dataDir))
+  t.after(() => {
+    gallery.close()
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+  const bytesOf = (embedding: Float32Array): Buffer =>
+    Buffer.from(embedding.buffer, embedding.byteOffset, embedding.byteLength)
+  const files = (): Buffer =>
+    Buffer.concat(
+      [DATABASE_FILE, `${DATABASE_FILE}-wal`]
+        .map((file) => join(dataDir, file))
+        .filter((path) => existsSync(path))
+        .map((path) => readFileSync(path)),
+    )
+  const ada = gallery.createIdentity('acme', { name: 'Ada' }, actor)
+  const bob = gallery.createIdentity('acme', { name: 'Bob' }, actor)
+  const [kept, faceOfAda, firstOfBob, secondOfBob] = [unit(31), unit(32), unit(33), unit(34)]
+  gallery.addFace('acme', ada.id, { embedding: kept, quality: 0.9 }, actor)
+  const deleted = gallery.addFace('acme', ada.id, { embedding: faceOfAda, quality: 0.9 }, actor)
+  gallery.addFace('acme', bob.id, { embedding: firstOfBob, quality: 0.9 }, actor)
+  gallery.addFace('acme', bob.id, { embedding: secondOfBob, quality: 0.9 }, actor)
+  for (const embedding of [kept, faceOfAda, firstOfBob, secondOfBob]) {
+    assert.ok(files().includes(bytesOf(embedding)), 'sanity: an enrolled embedding is in the files')
+  }
+
+  assert.ok(gallery.deleteFace('acme', deleted?.id ?? '', actor))
+  assert.equal(files().includes(bytesOf(faceOfAda)), false, 'the deleted face left no bytes')
+  assert.ok(gallery.deleteIdentity('acme', bob.id, actor))
+  for (const embedding of [firstOfBob, secondOfBob]) {
+    assert.equal(files().includes(bytesOf(embedding)), false, "the deleted identity's faces left no bytes")
+  }
+  assert.ok(files().includes(bytesOf(kept)), 'sanity: the other face is still stored')
+  assert.deepEqual(
+    gallery.audit('acme', { limit: 100 }).map((entry) => entry.action),
+    [
+      'identity.create',
+      'identity.create',
+      'face.add',
+      'face.add',
+      'face.add',
+      'face.add',
+      'face.delete',
+      'identity.delete',
+    ],
+  )
 })
