@@ -23,6 +23,9 @@ const cases = [
   { file: 'server/api/x.ts', source: "import uws from 'uWebSockets.js'", ok: false },
   { file: 'server/transport/x.ts', source: "import uws from 'uWebSockets.js'", ok: true },
   { file: 'server/cli/x.ts', source: "import { runEnroll } from '../../client/cli/enroll.js'", ok: true },
+  { file: 'server/api/x.ts', source: "import { openStore } from '../gallery/store.js'", ok: false },
+  { file: 'server/cli/x.ts', source: "import { openStore } from '../gallery/store.js'", ok: false },
+  { file: 'server/gallery/x.ts', source: "import { openStore } from './store.js'", ok: true },
   { file: 'test/x.ts', source: "import { startServer } from '../server/main.js'", ok: true },
 ]
 

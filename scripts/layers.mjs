@@ -11,6 +11,11 @@ const notClient = {
   message: 'server/ does not import client/ (only server/cli may).',
 }
 
+const notStore = {
+  group: ['**/gallery/store.js'],
+  message: 'the gallery store is private: go through the Gallery facade (server/gallery/index.ts).',
+}
+
 /** Options for `no-restricted-imports`, by layer. */
 export const layers = {
   /** Everything not named below (bench/, test/, models/converter/, scripts/). */
@@ -34,9 +39,11 @@ export const layers = {
     ],
   },
   /** Server code never depends on a client; only the binary's dispatcher (server/cli) may. */
-  server: { paths: [uws], patterns: [notClient] },
+  server: { paths: [uws], patterns: [notClient, notStore] },
+  /** The gallery's own modules may open its store. */
+  gallery: { paths: [uws], patterns: [notClient] },
   /** The only folder that may import uWebSockets.js. */
-  transport: { patterns: [notClient] },
+  transport: { patterns: [notClient, notStore] },
 }
 
 /** Flat-config entries applying each layer to its files (later entries win for a file). */
@@ -45,6 +52,10 @@ export const layerConfigs = [
   { files: ['protocol/**/*.ts'], rules: { 'no-restricted-imports': ['error', layers.protocol] } },
   { files: ['client/**/*.ts'], rules: { 'no-restricted-imports': ['error', layers.client] } },
   { files: ['server/**/*.ts'], rules: { 'no-restricted-imports': ['error', layers.server] } },
-  { files: ['server/cli/**/*.ts'], rules: { 'no-restricted-imports': ['error', layers.default] } },
+  { files: ['server/gallery/**/*.ts'], rules: { 'no-restricted-imports': ['error', layers.gallery] } },
+  {
+    files: ['server/cli/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { ...layers.default, patterns: [notStore] }] },
+  },
   { files: ['server/transport/**/*.ts'], rules: { 'no-restricted-imports': ['error', layers.transport] } },
 ]
