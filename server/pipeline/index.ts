@@ -24,6 +24,10 @@ export interface Pipeline {
   readonly ready: Promise<WorkerInfo>
   /** Decode, detect, align and embed one image. Rejects with a catalogue error. */
   analyze(bytes: Uint8Array, options: AnalyzeOptions): Promise<FrameAnalysis & { queueMs: number }>
+  /** How many images `analyze` would start at once, with no wait in the queue. */
+  capacity(): number
+  /** Calls `listener` when a worker frees up with nothing queued for it; returns the unsubscribe. */
+  onCapacity(listener: () => void): () => void
   stats(): PoolStats
   close(): Promise<void>
 }
@@ -89,6 +93,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       }
       return { ...result, queueMs }
     },
+    capacity: () => pool.capacity(),
+    onCapacity: (listener) => pool.onCapacity(listener),
     stats: () => pool.stats(),
     close: () => pool.close(),
   }

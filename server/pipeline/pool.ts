@@ -40,6 +40,17 @@ export interface Pool<TOptions, TResult> {
    * whole (the caller gives it up); otherwise the view is copied once.
    */
   run(bytes: Uint8Array, options: TOptions): Promise<{ result: TResult; queueMs: number }>
+  /**
+   * How many tasks `run` would start at once: free workers that no queued task is waiting for
+   * (0 while closing). A caller that must not queue (a stream's replaceable frame) runs only this
+   * many.
+   */
+  capacity(): number
+  /**
+   * Calls `listener` each time a worker frees up with nothing queued for it (a task finished, a
+   * worker loaded or was replaced), after the queue has been served. Returns the unsubscribe.
+   */
+  onCapacity(listener: () => void): () => void
   stats(): PoolStats
   /** Refuses queued tasks with ERR_SHUTTING_DOWN, waits for running ones, terminates workers. */
   close(): Promise<void>
@@ -118,6 +129,7 @@ export function createPool<TOptions, TResult>(options: PoolOptions): Pool<TOptio
   let replaced = 0
   let readyCount = 0
   let idleWaiters: (() => void)[] = []
+  const capacityListeners = new Set<() => void>()
   let resolveReady: (info: WorkerInfo) => void = () => undefined
   let rejectReady: (error: FacewireError) => void = () => undefined
   let initialised = false
@@ -129,6 +141,22 @@ export function createPool<TOptions, TResult>(options: PoolOptions): Pool<TOptio
   ready.catch(() => undefined)
 
   const busyCount = (): number => slots.filter((slot) => slot.task !== undefined).length
+  const isFree = (slot: Slot<TOptions, TResult>): boolean =>
+    slot.ready && slot.task === undefined && !slot.retired
+  const capacity = (): number =>
+    closing || queue.length > 0 ? 0 : slots.filter((slot) => isFree(slot)).length
+
+  /** Tells the listeners a worker is free; one that throws is logged, never the pool's problem. */
+  function announceCapacity(): void {
+    if (capacity() === 0) return
+    for (const listener of [...capacityListeners]) {
+      try {
+        listener()
+      } catch (error) {
+        logger.error({ err: error }, 'pipeline.capacity_listener_failed')
+      }
+    }
+  }
   const report = (): void => {
     hooks.onQueueDepth?.(queue.length)
     hooks.onBusyWorkers?.(busyCount())
@@ -154,7 +182,7 @@ export function createPool<TOptions, TResult>(options: PoolOptions): Pool<TOptio
   function dispatch(): void {
     for (const slot of slots) {
       if (queue.length === 0) break
-      if (!slot.ready || slot.task !== undefined || slot.retired) continue
+      if (!isFree(slot)) continue
       const task = queue.shift()
       if (task === undefined) break
       const startedAt = performance.now()
@@ -211,6 +239,7 @@ export function createPool<TOptions, TResult>(options: PoolOptions): Pool<TOptio
             resolveReady(message.info)
           }
           dispatch()
+          announceCapacity()
           break
         case 'init-failed':
           settle()
@@ -226,12 +255,14 @@ export function createPool<TOptions, TResult>(options: PoolOptions): Pool<TOptio
           const task = finish(slot, 'ok')
           task?.resolve({ result: message.result, queueMs: task.startedAt - task.enqueuedAt })
           dispatch()
+          announceCapacity()
           break
         }
         case 'failed': {
           const task = finish(slot, 'error')
           task?.reject(toError(message.error))
           dispatch()
+          announceCapacity()
           break
         }
       }
@@ -279,8 +310,7 @@ export function createPool<TOptions, TResult>(options: PoolOptions): Pool<TOptio
     ready,
     run(bytes, taskOptions) {
       if (closing) return Promise.reject(new FacewireError('ERR_SHUTTING_DOWN'))
-      const idle = slots.some((slot) => slot.ready && slot.task === undefined && !slot.retired)
-      if (!idle && queue.length >= options.maxQueue) {
+      if (!slots.some((slot) => isFree(slot)) && queue.length >= options.maxQueue) {
         hooks.onTaskDone?.('busy', 0)
         return Promise.reject(
           new FacewireError('ERR_PIPELINE_BUSY', undefined, { details: { maxQueue: options.maxQueue } }),
@@ -297,6 +327,13 @@ export function createPool<TOptions, TResult>(options: PoolOptions): Pool<TOptio
         })
         dispatch()
       })
+    },
+    capacity,
+    onCapacity(listener) {
+      capacityListeners.add(listener)
+      return () => {
+        capacityListeners.delete(listener)
+      }
     },
     stats() {
       return { size: options.size, ready: readyCount, busy: busyCount(), queued: queue.length, replaced }

@@ -94,6 +94,78 @@ test('tasks past the queue bound are refused with ERR_PIPELINE_BUSY, and the res
   assert.ok((answered[2]?.queueMs ?? 0) > 0, 'the last task waited in the queue')
 })
 
+/** Resolves the next time the pool says a worker is free. */
+function nextCapacity(pool: { onCapacity(listener: () => void): () => void }): Promise<void> {
+  return new Promise((resolve) => {
+    const off = pool.onCapacity(() => {
+      off()
+      resolve()
+    })
+  })
+}
+
+test('capacity counts the free workers, and the pool says when a finished task frees one', async (t) => {
+  const { pool } = scriptedPool({ size: 2, maxQueue: 2 })
+  t.after(() => pool.close())
+  await pool.ready
+  assert.equal(pool.capacity(), 2)
+  const first = pool.run(frame(5), { delayMs: 50 })
+  assert.equal(pool.capacity(), 1)
+  const second = pool.run(frame(5), { delayMs: 50 })
+  assert.equal(pool.capacity(), 0, 'both workers busy')
+  assert.equal(pool.stats().queued, 0, 'tasks within capacity start at once')
+  const freed = nextCapacity(pool)
+  await freed
+  assert.ok(pool.capacity() >= 1, 'capacity is there when the listener hears of it')
+  await Promise.all([first, second])
+  assert.equal(pool.capacity(), 2)
+})
+
+test('a worker freed while tasks are queued serves the queue first, and the listener hears only when one stays free', async (t) => {
+  const { pool } = scriptedPool({ size: 1, maxQueue: 1 })
+  t.after(() => pool.close())
+  await pool.ready
+  const signals: { capacity: number; queued: number; answered: number }[] = []
+  let answered = 0
+  pool.onCapacity(() => signals.push({ capacity: pool.capacity(), queued: pool.stats().queued, answered }))
+  const running = pool.run(frame(5), { delayMs: 30 }).then(() => answered++)
+  const queued = pool.run(frame(5), { delayMs: 30 }).then(() => answered++)
+  assert.equal(pool.capacity(), 0, 'a queued task claims the next free worker')
+  await Promise.all([running, queued])
+  assert.equal(signals.length, 1, 'one signal: when the queued task finished, not when it took the worker')
+  assert.deepEqual(signals[0], { capacity: 1, queued: 0, answered: 1 })
+})
+
+test('a replaced worker announces its capacity once it has loaded, and an unsubscribed listener hears nothing', async (t) => {
+  const { pool } = scriptedPool({ size: 1 })
+  t.after(() => pool.close())
+  await pool.ready
+  let unsubscribedCalls = 0
+  const off = pool.onCapacity(() => unsubscribedCalls++)
+  off()
+  const crashed = pool.run(frame(2), {})
+  const replacementReady = nextCapacity(pool)
+  assert.equal(await codeOf(crashed), 'ERR_PIPELINE_WORKER_CRASHED')
+  await replacementReady
+  assert.equal(pool.stats().replaced, 1)
+  assert.equal(pool.capacity(), 1)
+  assert.equal(unsubscribedCalls, 0)
+})
+
+test('a capacity listener that throws is logged and the pool keeps serving', async (t) => {
+  const { pool, lines } = scriptedPool({ size: 1 })
+  t.after(() => pool.close())
+  await pool.ready
+  pool.onCapacity(() => {
+    throw new Error('listener bug')
+  })
+  const heard = nextCapacity(pool)
+  await pool.run(frame(0), {})
+  await heard
+  assert.ok(lines().some((line) => line['msg'] === 'pipeline.capacity_listener_failed'))
+  assert.equal((await pool.run(frame(0), {})).result.bytes, 16)
+})
+
 test('a worker that crashes is replaced and its task answered ERR_PIPELINE_WORKER_CRASHED', async (t) => {
   const { pool, lines } = scriptedPool({ size: 1 })
   t.after(() => pool.close())
@@ -156,6 +228,7 @@ test('closing refuses queued tasks with ERR_SHUTTING_DOWN and finishes running o
   assert.equal(await codeOf(queued), 'ERR_SHUTTING_DOWN')
   assert.equal((await running).result.bytes, 16)
   await closed
+  assert.equal(pool.capacity(), 0, 'a closed pool has no capacity')
   assert.equal(await codeOf(pool.run(frame(0), {})), 'ERR_SHUTTING_DOWN')
 })
 

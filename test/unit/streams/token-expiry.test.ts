@@ -69,3 +69,21 @@ test('an expiry already past fires at once, and a cancelled schedule never fires
   cancelled.advance(100 * DAY_MS)
   assert.equal(expired, 1)
 })
+
+test("with Node's own timers, a token valid for 30 days neither closes at once nor overflows a timer", async (t) => {
+  const warnings: string[] = []
+  const onWarning = (warning: Error): void => {
+    warnings.push(warning.name)
+  }
+  process.on('warning', onWarning)
+  let expired = 0
+  const timer = scheduleExpiry(Date.now() + 30 * DAY_MS, () => expired++)
+  t.after(() => {
+    timer.cancel()
+    process.off('warning', onWarning)
+  })
+  // An overflowing delay would have fired after 1 ms; this timer comes due well after it.
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  assert.equal(expired, 0)
+  assert.ok(!warnings.includes('TimeoutOverflowWarning'), 'no timer beyond what Node can hold')
+})
