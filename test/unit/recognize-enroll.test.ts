@@ -53,6 +53,8 @@ function fakePipeline(faces: AnalyzedFace[]): { pipeline: Pipeline; calls: Analy
       return Promise.resolve({ width: 640, height: 480, faces, timings, queueMs: 0 })
     },
     stats: () => ({}) as ReturnType<Pipeline['stats']>,
+    capacity: () => 1,
+    onCapacity: () => () => undefined,
     close: () => Promise.resolve(),
   }
   return { pipeline, calls }
