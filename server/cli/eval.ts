@@ -3,7 +3,12 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parseConfig, type Config } from '../config.js'
 import { createLogger, type Logger } from '../logger.js'
-import { layoutFromManifest, partCosines, type EmbeddingLayout } from '../pipeline/embedding-layout.js'
+import {
+  cosine,
+  layoutFromManifest,
+  partCosines,
+  type EmbeddingLayout,
+} from '../pipeline/embedding-layout.js'
 import { createPipeline, pipelineOptionsFromConfig, type Pipeline } from '../pipeline/index.js'
 import { loadManifest } from '../pipeline/manifest.js'
 import { createProgress } from '../../client/cli/progress.js'
@@ -97,12 +102,6 @@ export async function embedAll(
   await Promise.all(Array.from({ length: concurrency }, worker))
   progress.finish()
   return embeddings
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0
-  for (let i = 0; i < a.length; i++) dot += (a[i] ?? 0) * (b[i] ?? 0)
-  return dot
 }
 
 type Similarity = (a: Float32Array, b: Float32Array) => number
