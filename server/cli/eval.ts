@@ -326,6 +326,18 @@ function formatReport(report: EvalReport): string {
  * What every `facewire eval` command runs on: the configuration from the environment (logs at
  * `warn` unless LOG_LEVEL says otherwise), the models' embedding layout and a started pipeline.
  */
+/** The options every eval command reads besides its own: --json and --help. */
+export const REPORT_OPTIONS = {
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', default: false },
+} as const
+
+/** Prints `usage` on --help; true when it did, and the command is done (exit status 0). */
+export function printedHelp(help: boolean, usage: string): boolean {
+  if (help) process.stdout.write(usage + '\n')
+  return help
+}
+
 export async function startEvalPipeline(): Promise<{
   config: Config
   logger: Logger
@@ -351,14 +363,10 @@ export async function runEval(args: string[]): Promise<number> {
       root: { type: 'string' },
       pairs: { type: 'string' },
       train: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
+      ...REPORT_OPTIONS,
     },
   })
-  if (values.help) {
-    process.stdout.write(USAGE + '\n')
-    return 0
-  }
+  if (printedHelp(values.help, USAGE)) return 0
   if (positionals[0] !== 'lfw' || values.root === undefined || values.pairs === undefined) {
     process.stderr.write(USAGE + '\n')
     return 2
