@@ -39,6 +39,7 @@ import { createPipeline, DEFAULT_MODELS_DIR } from '../server/pipeline/index.js'
 import { loadManifest } from '../server/pipeline/manifest.js'
 import type { Neighbour } from '../server/gallery/types.js'
 import type { IdentityRef } from '../protocol/wire.js'
+import { seededRandom } from '../test/helpers/random.js'
 import { percentile, round, table } from './stats.js'
 
 const DIM = 128
@@ -199,14 +200,7 @@ async function measureRealStats(pairCount: number): Promise<PairStats & { source
 
 /** Seeded uniform [0, 1) (mulberry32) and standard normal (Box-Muller) generators. */
 function createRandom(seedValue: number): { uniform: () => number; normal: () => number } {
-  let a = seedValue >>> 0
-  const uniform = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const uniform = seededRandom(seedValue)
   let spare = NaN
   const normal = (): number => {
     if (!Number.isNaN(spare)) {

@@ -32,17 +32,16 @@ import { existsSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { cpus, loadavg } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import type * as Tf from '@tensorflow/tfjs-core'
 import type { Config, Human, Result } from '@vladmandic/human'
 import type { Pipeline } from '../server/pipeline/index.js'
 import { configureSharp, decodeImage } from '../server/pipeline/vision/index.js'
+import { defaultFacesDir, parsePositive } from './args.js'
 import { benchPipeline, BENCH_LIMITS } from './bench-pipeline.js'
 import { percentile, round, table } from './stats.js'
-
-const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 
 const { values } = parseArgs({
   options: {
@@ -50,23 +49,16 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '20' },
     mode: { type: 'string', default: 'main' },
-    faces: { type: 'string', default: process.env['FACEWIRE_FACES'] ?? join(projectRoot, '../shared/faces') },
+    faces: { type: 'string', default: defaultFacesDir },
   },
 })
 
-function positive(name: string, text: string): number {
-  const value = Number(text)
-  if (!Number.isInteger(value) || value <= 0)
-    throw new Error(`--${name} must be a positive integer, got '${text}'`)
-  return value
-}
-
-const imageCount = positive('images', values.images)
+const imageCount = parsePositive('images', values.images, true)
 if (values.mode !== 'main' && values.mode !== 'all')
   throw new Error(`--mode must be main or all, got '${values.mode}'`)
 const facewireMode: 'main' | 'all' = values.mode
-const rounds = positive('rounds', values.rounds)
-const warmupCount = positive('warmup', values.warmup)
+const rounds = parsePositive('rounds', values.rounds, true)
+const warmupCount = parsePositive('warmup', values.warmup, true)
 const lfwDir = join(values.faces, 'lfw-view1')
 // As bench:pipeline and the server's defaults for a photo.
 const limits = BENCH_LIMITS

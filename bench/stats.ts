@@ -1,11 +1,9 @@
 /** Small statistics and reporting helpers shared by the benchmarks. */
 
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return NaN
-  const sorted = [...values].sort((a, b) => a - b)
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
-  return sorted[rank] ?? NaN
-}
+import { percentile } from '../client/replay/stats.js'
+
+/** The nearest-rank percentile facewire replay reports, so both measure latency alike. */
+export { percentile }
 
 export function summarize(values: readonly number[]): { n: number; p50: number; p99: number; mean: number } {
   const mean = values.reduce((a, b) => a + b, 0) / Math.max(1, values.length)

@@ -13,25 +13,25 @@
  * quality 80), cut at startup from LFW photos in the shared faces folder; the same people are
  * enrolled first (from another photo), so every frame runs a real gallery search.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
-import { cpus, tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { readdir, readFile, rm } from 'node:fs/promises'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import sharp from 'sharp'
 import { createApiClient, type ApiClient } from '../client/api-client.js'
+import { within } from '../client/replay/pacing.js'
+import { createTally, type SentFrame, type StreamTally, type Tally } from '../client/replay/tally.js'
 import { openDetectStream, type DetectStream } from '../client/stream-client.js'
 import { mintToken } from '../server/auth.js'
 import type { StreamAnswer } from '../protocol/wire.js'
+import { mainPath, startMain, whenReady, type Child } from '../test/helpers/child.js'
+import { tempDataDir } from '../test/helpers/temp-dir.js'
+import { defaultFacesDir, parsePositive } from './args.js'
 import { percentile, round, table } from './stats.js'
-
-const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-const mainPath = join(projectRoot, 'dist/server/entry.js')
 
 const { values } = parseArgs({
   options: {
@@ -41,23 +41,17 @@ const { values } = parseArgs({
     identities: { type: 'string', default: '8' },
     'baseline-frames': { type: 'string', default: '40' },
     workers: { type: 'string' },
-    faces: { type: 'string', default: process.env['FACEWIRE_FACES'] ?? join(projectRoot, '../shared/faces') },
+    faces: { type: 'string', default: defaultFacesDir },
   },
 })
 
-function positive(name: string, text: string): number {
-  const value = Number(text)
-  if (!Number.isFinite(value) || value <= 0)
-    throw new Error(`--${name} must be a positive number, got '${text}'`)
-  return value
-}
-
-const streamSteps = values.streams.split(',').map((part) => Math.round(positive('streams', part.trim())))
-const fps = positive('fps', values.fps)
-const seconds = positive('seconds', values.seconds)
-const identityCount = Math.round(positive('identities', values.identities))
-const baselineFrames = Math.round(positive('baseline-frames', values['baseline-frames']))
-const workers = values.workers === undefined ? undefined : Math.round(positive('workers', values.workers))
+const streamSteps = values.streams.split(',').map((part) => Math.round(parsePositive('streams', part.trim())))
+const fps = parsePositive('fps', values.fps)
+const seconds = parsePositive('seconds', values.seconds)
+const identityCount = Math.round(parsePositive('identities', values.identities))
+const baselineFrames = Math.round(parsePositive('baseline-frames', values['baseline-frames']))
+const workers =
+  values.workers === undefined ? undefined : Math.round(parsePositive('workers', values.workers))
 const lfwDir = join(values.faces, 'lfw-view1')
 
 /** The latency bar the ramp looks for: the largest N whose result p99 is under it. */
@@ -79,90 +73,44 @@ const MiB = 1024 * 1024
 /* ---- the server, as a child process ---- */
 
 interface Server {
-  child: ChildProcess
-  port: number
+  main: Child
   baseUrl: string
   workers: number
 }
 
 async function startServer(dataDir: string, secret: string): Promise<Server> {
-  const child = spawn(process.execPath, [mainPath], {
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      HOST: '127.0.0.1',
-      PORT: '0',
+  const main = startMain(
+    {
       LOG_LEVEL: 'info',
       FACEWIRE_DATA_DIR: dataDir,
       FACEWIRE_JWT_SECRET: secret,
       // Far above what the pipeline sustains: the rate limits must not hide its capacity.
       FACEWIRE_STREAM_MAX_FPS: '1000',
       FACEWIRE_ORG_MAX_FPS: '100000',
-      ...(workers === undefined ? {} : { FACEWIRE_WORKERS: String(workers) }),
+      // The server's default pool size unless --workers says otherwise.
+      FACEWIRE_WORKERS: workers === undefined ? undefined : String(workers),
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stderr = ''
-  let buffered = ''
-  let port: number | undefined
-  let poolSize: number | undefined
-  let pipelineReady = false
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
-  const started = new Promise<void>((resolveStarted, reject) => {
-    const check = (): void => {
-      if (port !== undefined && pipelineReady) resolveStarted()
-    }
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8')
-      let newline
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const text = buffered.slice(0, newline)
-        buffered = buffered.slice(newline + 1)
-        let line: Record<string, unknown>
-        try {
-          line = JSON.parse(text) as Record<string, unknown>
-        } catch {
-          continue
-        }
-        if (line['msg'] === 'server.listening' && typeof line['port'] === 'number') port = line['port']
-        if (line['msg'] === 'pipeline.ready') {
-          pipelineReady = true
-          if (typeof line['workers'] === 'number') poolSize = line['workers']
-        }
-        if (typeof line['level'] === 'number' && line['level'] >= 50) {
-          process.stderr.write(`server: ${text}\n`)
-        }
-        check()
-      }
-    })
-    child.once('exit', (code) => {
-      reject(new Error(`the server exited (${String(code)}) before it was ready:\n${stderr}`))
-    })
-    setTimeout(() => {
-      reject(new Error(`the server was not ready within 60 s:\n${stderr}`))
-    }, 60_000).unref()
-  })
+    {
+      onLine: (line) => {
+        if (typeof line['level'] === 'number' && line['level'] >= 50)
+          process.stderr.write(`server: ${JSON.stringify(line)}\n`)
+      },
+    },
+  )
   try {
-    await started
+    const ready = await whenReady(main)
+    return { main, baseUrl: ready.baseUrl, workers: ready.workers ?? cpus().length }
   } catch (error) {
-    child.kill('SIGKILL')
+    main.child.kill('SIGKILL')
     throw error
   }
-  if (port === undefined) throw new Error('no server.listening line')
-  const baseUrl = `http://127.0.0.1:${String(port)}`
-  // pipeline.ready is the models; /ready also waits for the gallery.
-  for (;;) {
-    const response = await fetch(`${baseUrl}/ready`)
-    await response.body?.cancel()
-    if (response.status === 200) break
-    await sleep(20)
-  }
-  return { child, port, baseUrl, workers: poolSize ?? cpus().length }
 }
 
 async function stopServer(server: Server): Promise<void> {
-  if (server.child.exitCode !== null) return
-  const exited = once(server.child, 'exit')
-  server.child.kill('SIGTERM')
+  const { child } = server.main
+  if (child.exitCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGTERM')
   await exited
 }
 
@@ -284,17 +232,9 @@ function personFor(people: readonly Person[], stream: number): Person {
   return person
 }
 
-interface Tally {
-  sent: number
-  results: number
-  dropped: number
-  throttled: number
-  errors: number
-  errorCodes: Record<string, number>
-  /** Answers for a frame already answered, or for no frame this bench sent. */
-  unexpected: number
-  resultMs: number[]
-  answerMs: number[]
+/** A step's answers (the tally facewire replay keeps too) and what bench:ws reads in its results. */
+interface StepTally {
+  answers: Tally
   /** The server's own `timings.totalMs` of each result (arrival to answer, no network). */
   serverTotalMs: number[]
   /** Of which: behind the stream's previous frame, waiting for a worker, in the worker. */
@@ -309,17 +249,9 @@ interface Tally {
   unexpectedCloses: number
 }
 
-function newTally(): Tally {
+function newStepTally(): StepTally {
   return {
-    sent: 0,
-    results: 0,
-    dropped: 0,
-    throttled: 0,
-    errors: 0,
-    errorCodes: {},
-    unexpected: 0,
-    resultMs: [],
-    answerMs: [],
+    answers: createTally(),
     serverTotalMs: [],
     serverWaitMs: [],
     serverQueueMs: [],
@@ -334,8 +266,8 @@ function newTally(): Tally {
 interface Tracked {
   stream: DetectStream
   person: Person
-  /** Frames sent and not answered yet: frame id -> performance.now() at send. */
-  sentAt: Map<number, number>
+  /** Frames sent and not answered yet, with their send time. */
+  frames: StreamTally<SentFrame>
   nextFrameId: number
   closing: boolean
 }
@@ -345,57 +277,30 @@ async function openTracked(
   baseUrl: string,
   token: string,
   person: Person,
-  tally: Tally,
-  onSettled: () => void,
+  tally: StepTally,
 ): Promise<Tracked> {
   const stream = await openDetectStream({ baseUrl, token })
-  const tracked: Tracked = { stream, person, sentAt: new Map(), nextFrameId: 1, closing: false }
+  const tracked: Tracked = { stream, person, frames: tally.answers.stream(), nextFrameId: 1, closing: false }
   stream.onAnswer((answer: StreamAnswer) => {
-    const now = performance.now()
-    const frameId = answer.frameId
-    const sentAt = frameId === undefined ? undefined : tracked.sentAt.get(frameId)
-    if (frameId === undefined || sentAt === undefined) {
-      tally.unexpected++
-      return
+    tracked.frames.recordAnswer(answer)
+    if (answer.type !== 'result') return
+    const t = answer.timings
+    tally.serverTotalMs.push(t.totalMs)
+    tally.serverWaitMs.push(t.waitMs)
+    tally.serverQueueMs.push(t.queueMs)
+    const pipelineMs = t.decodeMs + t.detectMs + t.landmarksMs + t.alignMs + t.embedMs
+    tally.serverPipelineMs.push(pipelineMs)
+    tally.serverOtherMs.push(t.totalMs - t.waitMs - t.queueMs - pipelineMs)
+    const face = answer.faces[0]
+    if (face !== undefined) {
+      tally.resultsWithFace++
+      const decision = face.decision
+      if (decision.status === 'match' && decision.identity?.id === person.identityId) tally.matchedExpected++
     }
-    tracked.sentAt.delete(frameId)
-    const ms = now - sentAt
-    tally.answerMs.push(ms)
-    switch (answer.type) {
-      case 'result': {
-        tally.results++
-        tally.resultMs.push(ms)
-        const t = answer.timings
-        tally.serverTotalMs.push(t.totalMs)
-        tally.serverWaitMs.push(t.waitMs)
-        tally.serverQueueMs.push(t.queueMs)
-        const pipelineMs = t.decodeMs + t.detectMs + t.landmarksMs + t.alignMs + t.embedMs
-        tally.serverPipelineMs.push(pipelineMs)
-        tally.serverOtherMs.push(t.totalMs - t.waitMs - t.queueMs - pipelineMs)
-        const face = answer.faces[0]
-        if (face !== undefined) {
-          tally.resultsWithFace++
-          const decision = face.decision
-          if (decision.status === 'match' && decision.identity?.id === person.identityId)
-            tally.matchedExpected++
-        }
-        break
-      }
-      case 'dropped':
-        tally.dropped++
-        break
-      case 'throttled':
-        tally.throttled++
-        break
-      case 'error':
-        tally.errors++
-        tally.errorCodes[answer.error.code] = (tally.errorCodes[answer.error.code] ?? 0) + 1
-        break
-    }
-    onSettled()
   })
   void stream.closed.then(() => {
     if (!tracked.closing) tally.unexpectedCloses++
+    tracked.frames.release()
   })
   return tracked
 }
@@ -406,26 +311,24 @@ async function closeTracked(tracked: Tracked): Promise<void> {
   await tracked.stream.closed
 }
 
-function sendFrame(tracked: Tracked, tally: Tally): void {
+function sendFrame(tracked: Tracked): void {
   const frameId = tracked.nextFrameId++
   const crops = tracked.person.crops
   const image = crops[frameId % crops.length]
   if (image === undefined || tracked.stream.socket.readyState !== tracked.stream.socket.OPEN) return
-  tracked.sentAt.set(frameId, performance.now())
-  tally.sent++
+  tracked.frames.recordSend(frameId, { sentAt: performance.now() })
   tracked.stream.send({ frameId, trackId: 1, camera: 'bench' }, image)
 }
 
 /** One stream, one frame at a time: the pipeline's latency with nothing else to do. */
 async function baseline(server: Server, token: string, person: Person, frames: number): Promise<number[]> {
-  const tally = newTally()
-  const tracked = await openTracked(server.baseUrl, token, person, tally, () => undefined)
+  const tracked = await openTracked(server.baseUrl, token, person, newStepTally())
   const latencies: number[] = []
   for (let i = 0; i < frames; i++) {
     const frameId = tracked.nextFrameId
     const answered = tracked.stream.answerFor(frameId)
     const sentAt = performance.now()
-    sendFrame(tracked, tally)
+    sendFrame(tracked)
     const answer = await answered
     if (answer.type === 'result') latencies.push(performance.now() - sentAt)
   }
@@ -486,16 +389,11 @@ async function runStep(
   people: Person[],
   streamCount: number,
 ): Promise<StepReport> {
-  const tally = newTally()
-  let outstanding = 0
-  let settled: (() => void) | undefined
-  const onSettled = (): void => {
-    outstanding = tracked.reduce((sum, t) => sum + t.sentAt.size, 0)
-    if (outstanding === 0) settled?.()
-  }
+  const tally = newStepTally()
+  const answers = tally.answers
   const tracked: Tracked[] = await Promise.all(
     Array.from({ length: streamCount }, (_, i) =>
-      openTracked(server.baseUrl, token, personFor(people, i), tally, onSettled),
+      openTracked(server.baseUrl, token, personFor(people, i), tally),
     ),
   )
   const suggestedFps = Math.min(...tracked.map((t) => t.stream.hello.suggestedFps))
@@ -512,7 +410,7 @@ async function runStep(
     const timer = setTimeout(
       () => {
         timers.delete(timer)
-        sendFrame(t, tally)
+        sendFrame(t)
         let next = slotAt + periodMs
         const now = performance.now()
         while (next < now) next += periodMs
@@ -531,29 +429,24 @@ async function runStep(
   const benchCpuUsed = process.cpuUsage(benchCpu)
   const samples = await sampler.stop()
 
-  onSettled()
-  if (outstanding > 0) {
-    await Promise.race([
-      new Promise<void>((resolveSettled) => {
-        settled = resolveSettled
-      }),
-      sleep(ANSWER_GRACE_MS),
-    ])
-  }
-  const unanswered = tracked.reduce((sum, t) => sum + t.sentAt.size, 0)
+  const allSettled = Promise.all(tracked.map((t) => t.frames.settled()))
+  await within(allSettled, ANSWER_GRACE_MS, new AbortController().signal)
+  const unanswered = answers.unanswered
   await Promise.all(tracked.map(closeTracked))
 
   const first = samples[0]
   const last = samples[samples.length - 1]
   if (first === undefined || last === undefined) throw new Error('no /metrics samples')
   const rss = samples.map((s) => s.rssBytes / MiB)
-  const resultMs = latencySummary(tally.resultMs)
+  const resultMs = latencySummary(answers.latenciesMs.result)
+  const results = answers.answers.result
+  const sent = answers.sent
   return {
     streams: streamCount,
-    offeredFps: round(tally.sent / (sendingMs / 1000), 1),
-    answeredFps: round(tally.results / (sendingMs / 1000), 1),
+    offeredFps: round(sent / (sendingMs / 1000), 1),
+    answeredFps: round(results / (sendingMs / 1000), 1),
     resultMs,
-    answerMs: latencySummary(tally.answerMs),
+    answerMs: latencySummary(Object.values(answers.latenciesMs).flat()),
     serverMs: {
       total: latencySummary(tally.serverTotalMs),
       wait: latencySummary(tally.serverWaitMs),
@@ -562,17 +455,17 @@ async function runStep(
       other: latencySummary(tally.serverOtherMs),
     },
     p99ToBaselineP99: NaN, // set once the baseline after the ramp is in
-    droppedRatio: round(tally.dropped / Math.max(1, tally.sent), 3),
-    throttledRatio: round(tally.throttled / Math.max(1, tally.sent), 3),
-    errorRatio: round(tally.errors / Math.max(1, tally.sent), 3),
-    errors: tally.errors,
-    errorCodes: tally.errorCodes,
+    droppedRatio: round(answers.answers.dropped / Math.max(1, sent), 3),
+    throttledRatio: round(answers.answers.throttled / Math.max(1, sent), 3),
+    errorRatio: round(answers.answers.error / Math.max(1, sent), 3),
+    errors: answers.answers.error,
+    errorCodes: answers.errorsByCode,
     unanswered,
-    unexpectedAnswers: tally.unexpected,
+    unexpectedAnswers: answers.unexpectedAnswers,
     answersNotSent: last.answersNotSent - first.answersNotSent,
     unexpectedCloses: tally.unexpectedCloses,
-    resultsWithFaceRatio: round(tally.resultsWithFace / Math.max(1, tally.results), 3),
-    matchedExpectedRatio: round(tally.matchedExpected / Math.max(1, tally.results), 3),
+    resultsWithFaceRatio: round(tally.resultsWithFace / Math.max(1, results), 3),
+    matchedExpectedRatio: round(tally.matchedExpected / Math.max(1, results), 3),
     suggestedFps,
     serverCpuPercent: round(
       (100 * (last.cpuSeconds - first.cpuSeconds)) / ((last.atMs - first.atMs) / 1000),
@@ -616,7 +509,7 @@ if (!existsSync(mainPath)) {
   process.exit(1)
 }
 
-const dataDir = await mkdtemp(join(tmpdir(), 'facewire-bench-ws-'))
+const dataDir = tempDataDir('facewire-bench-ws-')
 const secret = randomBytes(32).toString('base64url')
 const token = mintToken({
   org: ORG,

@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { fitImpostorModel, type CohortFile } from '../gallery/calibration.js'
-import { embedAll, startEvalPipeline } from './eval.js'
+import { embedAll, printedHelp, REPORT_OPTIONS, startEvalPipeline } from './eval.js'
 import { parsePairs } from './verification.js'
 
 const USAGE = `usage: facewire eval cohort --root DIR --pairs FILE [--out FILE]
@@ -44,13 +44,10 @@ export async function runEvalCohort(args: string[]): Promise<number> {
       root: { type: 'string' },
       pairs: { type: 'string' },
       out: { type: 'string' },
-      help: { type: 'boolean', default: false },
+      help: REPORT_OPTIONS.help,
     },
   })
-  if (values.help) {
-    process.stdout.write(USAGE + '\n')
-    return 0
-  }
+  if (printedHelp(values.help, USAGE)) return 0
   if (values.root === undefined || values.pairs === undefined) {
     process.stderr.write(USAGE + '\n')
     return 2

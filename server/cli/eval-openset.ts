@@ -14,7 +14,7 @@ import { createGallery, meanTemplate } from '../gallery/index.js'
 import { createLogger } from '../logger.js'
 import { partCosines, type EmbeddingLayout } from '../pipeline/embedding-layout.js'
 import type { Pipeline } from '../pipeline/index.js'
-import { embedAll, startEvalPipeline } from './eval.js'
+import { embedAll, printedHelp, REPORT_OPTIONS, startEvalPipeline } from './eval.js'
 import {
   buildProtocol,
   rankOneRate,
@@ -368,14 +368,10 @@ export async function runEvalOpenSet(args: string[]): Promise<number> {
       'enroll-photos': { type: 'string', default: '1' },
       strangers: { type: 'string', default: 'single' },
       embeddings: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
+      ...REPORT_OPTIONS,
     },
   })
-  if (values.help) {
-    process.stdout.write(USAGE + '\n')
-    return 0
-  }
+  if (printedHelp(values.help, USAGE)) return 0
   const enrolledCount = values.enrolled === 'all' ? 'all' : Number(values.enrolled)
   const enrollPhotos = Number(values['enroll-photos'])
   if (

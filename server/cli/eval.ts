@@ -3,7 +3,12 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parseConfig, type Config } from '../config.js'
 import { createLogger, type Logger } from '../logger.js'
-import { layoutFromManifest, partCosines, type EmbeddingLayout } from '../pipeline/embedding-layout.js'
+import {
+  cosine,
+  layoutFromManifest,
+  partCosines,
+  type EmbeddingLayout,
+} from '../pipeline/embedding-layout.js'
 import { createPipeline, pipelineOptionsFromConfig, type Pipeline } from '../pipeline/index.js'
 import { loadManifest } from '../pipeline/manifest.js'
 import { createProgress } from '../../client/cli/progress.js'
@@ -97,12 +102,6 @@ export async function embedAll(
   await Promise.all(Array.from({ length: concurrency }, worker))
   progress.finish()
   return embeddings
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0
-  for (let i = 0; i < a.length; i++) dot += (a[i] ?? 0) * (b[i] ?? 0)
-  return dot
 }
 
 type Similarity = (a: Float32Array, b: Float32Array) => number
@@ -327,6 +326,18 @@ function formatReport(report: EvalReport): string {
  * What every `facewire eval` command runs on: the configuration from the environment (logs at
  * `warn` unless LOG_LEVEL says otherwise), the models' embedding layout and a started pipeline.
  */
+/** The options every eval command reads besides its own: --json and --help. */
+export const REPORT_OPTIONS = {
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', default: false },
+} as const
+
+/** Prints `usage` on --help; true when it did, and the command is done (exit status 0). */
+export function printedHelp(help: boolean, usage: string): boolean {
+  if (help) process.stdout.write(usage + '\n')
+  return help
+}
+
 export async function startEvalPipeline(): Promise<{
   config: Config
   logger: Logger
@@ -352,14 +363,10 @@ export async function runEval(args: string[]): Promise<number> {
       root: { type: 'string' },
       pairs: { type: 'string' },
       train: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
+      ...REPORT_OPTIONS,
     },
   })
-  if (values.help) {
-    process.stdout.write(USAGE + '\n')
-    return 0
-  }
+  if (printedHelp(values.help, USAGE)) return 0
   if (positionals[0] !== 'lfw' || values.root === undefined || values.pairs === undefined) {
     process.stderr.write(USAGE + '\n')
     return 2

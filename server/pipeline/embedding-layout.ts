@@ -112,13 +112,24 @@ export function primaryPart(vector: Float32Array, layout: EmbeddingLayout): Floa
   return vector.subarray(0, layout.parts[0]?.dim ?? vector.length)
 }
 
+/**
+ * The cosine of two embeddings of norm 1 (every embedding the pipeline composes): their dot
+ * product, the score the gallery searches by. Vectors of another norm give the dot product scaled
+ * by both norms (a layout part of a composed embedding: by the square root of each weight).
+ */
+export function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0
+  for (let i = 0; i < a.length; i++) dot += (a[i] ?? 0) * (b[i] ?? 0)
+  return dot
+}
+
 /** Cosine of each part of two layout-normalised embeddings, in layout order. */
 export function partCosines(a: Float32Array, b: Float32Array, layout: EmbeddingLayout): number[] {
   let start = 0
   return layout.parts.map((part) => {
-    let dot = 0
-    for (let i = start; i < start + part.dim; i++) dot += (a[i] ?? 0) * (b[i] ?? 0)
-    start += part.dim
+    const end = start + part.dim
+    const dot = cosine(a.subarray(start, end), b.subarray(start, end))
+    start = end
     return dot / part.weight
   })
 }

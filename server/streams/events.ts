@@ -30,8 +30,6 @@ export interface EventHub {
   trackDecided(context: TrackDecisionContext): MatchEvent | UnknownEvent | undefined
   /** Forgets a closed stream's tracks. */
   forget(session: string): void
-  /** Events published since start, per type. */
-  readonly published: { match: number; unknown: number }
 }
 
 interface Sent {
@@ -43,7 +41,6 @@ const MAX_TRACKS_PER_SESSION = 256
 
 export function createEventHub(options: EventHubOptions): EventHub {
   const sessions = new Map<string, Map<string, Sent>>()
-  const published = { match: 0, unknown: 0 }
 
   const remember = (session: string, track: string, sent: Sent): void => {
     let tracks = sessions.get(session)
@@ -62,7 +59,6 @@ export function createEventHub(options: EventHubOptions): EventHub {
   }
 
   return {
-    published,
     trackDecided({ session, org, camera, track, decided, nowMs }) {
       const { decision } = decided
       const wantsEvent =
@@ -85,10 +81,8 @@ export function createEventHub(options: EventHubOptions): EventHub {
           track: trackInfo,
           at,
         }
-        published.match++
       } else {
         event = { type: 'unknown', camera, similarity: decision.similarity, track: trackInfo, at }
-        published.unknown++
       }
       options.publish(eventsTopic(org), JSON.stringify(event))
       return event

@@ -1,11 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { rmSync } from 'node:fs'
 import { Writable } from 'node:stream'
 import { createApp, type App } from '../../server/app.js'
 import { mintToken, type Scope } from '../../server/auth.js'
 import { parseConfig, type Config } from '../../server/config.js'
 import { createLogger, type Logger } from '../../server/logger.js'
+import { tempDataDir } from './temp-dir.js'
 
 /** A logger whose lines a test can read. */
 export function createMemoryLogger(): { logger: Logger; lines: () => Record<string, unknown>[] } {
@@ -35,10 +34,8 @@ export function testToken(org: string, scopes: Scope[] = ['detect', 'enroll'], t
   return mintToken({ org, scopes, sub: `test-${org}`, ttlSeconds, key: TEST_SECRET })
 }
 
-/** A fresh data directory under the OS temp dir. */
-export function tempDataDir(): string {
-  return mkdtempSync(join(tmpdir(), 'facewire-test-'))
-}
+/** A fresh data directory under the OS temp dir (re-exported: tests import it from here). */
+export { tempDataDir }
 
 export interface StartedApp {
   app: App

@@ -1,9 +1,15 @@
+/**
+ * The compiled server and CLI as child processes, for tests and benchmarks (bench:ws) alike: the
+ * server's JSON log lines parsed as they come, the CLI's output and exit status.
+ */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { tempDataDir } from './app.js'
+import { tempDataDir } from './temp-dir.js'
 
-const mainPath = fileURLToPath(new URL('../../server/entry.js', import.meta.url))
+/** dist/server/entry.js: the server as `npm start` runs it. */
+export const mainPath = fileURLToPath(new URL('../../server/entry.js', import.meta.url))
 
 export interface Child {
   child: ChildProcess
@@ -13,21 +19,28 @@ export interface Child {
   waitFor: (msg: RegExp) => Promise<Record<string, unknown>>
 }
 
+export interface StartMainOptions {
+  /** Called with each log line as it is parsed. */
+  onLine?: (line: Record<string, unknown>) => void
+}
+
 /**
- * `node dist/server/entry.js` as a child process with its JSON log lines parsed. It gets its own
- * temporary FACEWIRE_DATA_DIR unless `env` names one.
+ * `node dist/server/entry.js` as a child process with its JSON log lines parsed: only PATH from
+ * this process's environment, then HOST 127.0.0.1, PORT 0, one worker and its own temporary
+ * FACEWIRE_DATA_DIR unless `env` says otherwise (a variable set to undefined is left unset).
  */
-export function startMain(env: Record<string, string>): Child {
+export function startMain(env: Record<string, string | undefined>, options: StartMainOptions = {}): Child {
   const dataDir = env['FACEWIRE_DATA_DIR'] ?? tempDataDir()
+  const merged: Record<string, string | undefined> = {
+    PATH: process.env['PATH'] ?? '',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    FACEWIRE_WORKERS: '1',
+    FACEWIRE_DATA_DIR: dataDir,
+    ...env,
+  }
   const child = spawn(process.execPath, [mainPath], {
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      FACEWIRE_WORKERS: '1',
-      FACEWIRE_DATA_DIR: dataDir,
-      ...env,
-    },
+    env: Object.fromEntries(Object.entries(merged).filter(([, value]) => value !== undefined)),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const lines: Record<string, unknown>[] = []
@@ -42,6 +55,7 @@ export function startMain(env: Record<string, string>): Child {
       const line = JSON.parse(buffered.slice(0, newline)) as Record<string, unknown>
       buffered = buffered.slice(newline + 1)
       lines.push(line)
+      options.onLine?.(line)
       for (const waiter of [...waiters]) {
         if (waiter.msg.test(String(line['msg']))) {
           waiters.splice(waiters.indexOf(waiter), 1)
@@ -60,6 +74,53 @@ export function startMain(env: Record<string, string>): Child {
       if (seen !== undefined) return Promise.resolve(seen)
       return new Promise((resolve) => waiters.push({ msg, resolve }))
     },
+  }
+}
+
+export interface ReadyMain {
+  port: number
+  baseUrl: string
+  /** The worker pool's size, from `pipeline.ready`. */
+  workers: number | undefined
+}
+
+/**
+ * Waits until `server` listens, has loaded its models (`pipeline.ready`) and answers /ready with
+ * 200 (the gallery is loaded too). Rejects, with the server's stderr, when it exits first or is not
+ * ready within `timeoutMs`; the caller kills it then.
+ */
+export async function whenReady(server: Child, timeoutMs = 60_000): Promise<ReadyMain> {
+  let onExit: (code: number | null) => void = () => undefined
+  let timer: NodeJS.Timeout | undefined
+  const failed = new Promise<never>((_, reject) => {
+    onExit = (code) => {
+      reject(new Error(`the server exited (${String(code)}) before it was ready:\n${server.stderr()}`))
+    }
+    if (server.child.exitCode !== null) onExit(server.child.exitCode)
+    server.child.once('exit', onExit)
+    timer = setTimeout(() => {
+      reject(new Error(`the server was not ready within ${String(timeoutMs / 1000)} s:\n${server.stderr()}`))
+    }, timeoutMs)
+  })
+  try {
+    const [listening, pipeline] = await Promise.race([
+      Promise.all([server.waitFor(/^server\.listening$/), server.waitFor(/^pipeline\.ready$/)]),
+      failed,
+    ])
+    const port = listening['port']
+    if (typeof port !== 'number') throw new Error('server.listening names no port')
+    const baseUrl = `http://127.0.0.1:${String(port)}`
+    for (;;) {
+      const response = await Promise.race([fetch(`${baseUrl}/ready`), failed])
+      await response.body?.cancel()
+      if (response.status === 200) break
+      await sleep(20)
+    }
+    const workers = pipeline['workers']
+    return { port, baseUrl, workers: typeof workers === 'number' ? workers : undefined }
+  } finally {
+    clearTimeout(timer)
+    server.child.off('exit', onExit)
   }
 }
 

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { deflateSync } from 'node:zlib'
 import sharp from 'sharp'
 import type { RgbImage } from '../../server/pipeline/vision/index.js'
+import { seededBytes, seededRandom } from './random.js'
 
 /** The shared photo folder (see ../shared/faces/README.md), or undefined when it is absent. */
 export function facesDir(): string | undefined {
@@ -17,25 +18,8 @@ export function facesDir(): string | undefined {
   return existsSync(dir) ? dir : undefined
 }
 
-/** A deterministic PRNG (mulberry32) returning floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-/** `length` deterministic pseudo-random bytes. */
-export function seededBytes(seed: number, length: number): Uint8Array {
-  const random = seededRandom(seed)
-  const out = new Uint8Array(length)
-  for (let i = 0; i < length; i++) out[i] = Math.floor(random() * 256)
-  return out
-}
+/** Seeded generators (re-exported: image tests import them from here). */
+export { seededBytes, seededRandom }
 
 /** An RgbImage whose pixel (x, y) is `pixel(x, y)` (values rounded and clamped). */
 export function makeImage(

@@ -6,7 +6,12 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import sharp from 'sharp'
 import { FacewireError } from '../../server/errors.js'
-import { layoutFromManifest, partCosines, primaryPart } from '../../server/pipeline/embedding-layout.js'
+import {
+  cosine,
+  layoutFromManifest,
+  partCosines,
+  primaryPart,
+} from '../../server/pipeline/embedding-layout.js'
 import { createPipeline, DEFAULT_MODELS_DIR, type Pipeline } from '../../server/pipeline/index.js'
 import { loadManifest } from '../../server/pipeline/manifest.js'
 import { createMemoryLogger } from '../helpers/app.js'
@@ -40,12 +45,6 @@ function modelsWith(edit: (pipeline: Record<string, unknown>) => void): string {
   edit(manifest.pipeline)
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest))
   return dir
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0
-  for (let i = 0; i < a.length; i++) dot += (a[i] ?? 0) * (b[i] ?? 0)
-  return dot
 }
 
 const defaultLayout = async () => layoutFromManifest(await loadManifest(DEFAULT_MODELS_DIR))

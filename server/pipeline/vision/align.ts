@@ -5,7 +5,6 @@ import {
   DLIB_CHIP_LANDMARKS_68,
   DLIB_MEAN_FACE_68,
   DLIB_MEAN_FACE_FIRST_INDEX,
-  DLIB_MEAN_FACE_FIVE_POINTS,
 } from './templates.js'
 import type { Affine, Box, Point, RgbImage } from './types.js'
 
@@ -346,14 +345,6 @@ export function faceChipTransform(landmarks68: readonly Point[], options: FaceCh
     points.push(landmark)
   }
   return chipTransformFromTemplate(points, template, options)
-}
-
-/**
- * The same dlib chip framing from five points (eye centres, nose tip, mouth corners, FivePoints
- * order), fitted on DLIB_MEAN_FACE_FIVE_POINTS; also accepts 68 points, reduced by toFivePoints.
- */
-export function faceChipTransform5(landmarks: readonly Point[], options: FaceChipOptions = {}): FaceChip {
-  return chipTransformFromTemplate(toFivePoints(landmarks), DLIB_MEAN_FACE_FIVE_POINTS, options)
 }
 
 /**

@@ -29,7 +29,6 @@ export {
   estimateSimilarity,
   extractChip,
   faceChipTransform,
-  faceChipTransform5,
   invertAffine,
   mapBox,
   warpAffineBilinear,

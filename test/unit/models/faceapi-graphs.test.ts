@@ -12,7 +12,6 @@ import Module, { createRequire } from 'node:module'
 import path from 'node:path'
 import { before, test } from 'node:test'
 import * as tf from '@tensorflow/tfjs'
-import sharp from 'sharp'
 import {
   buildFaceLandmark68Graph,
   buildFaceRecognitionGraph,
@@ -31,13 +30,8 @@ import {
   type TfjsGraph,
   type WeightTensor,
 } from '../../../models/converter/faceapi/index.js'
+import { readRgb, toSquare, type Box } from '../../helpers/faceapi-tensors.js'
 
-interface Box {
-  x: number
-  y: number
-  width: number
-  height: number
-}
 interface FaceApiNet {
   loadFromWeightMap(weightMap: tf.NamedTensorMap): void
 }
@@ -109,11 +103,6 @@ async function faceApiWeightMap(name: string): Promise<tf.NamedTensorMap> {
   return map
 }
 
-async function readRgb(file: string): Promise<tf.Tensor3D> {
-  const { data, info } = await sharp(file).removeAlpha().raw().toBuffer({ resolveWithObject: true })
-  return tf.tidy(() => tf.tensor3d(new Uint8Array(data), [info.height, info.width, 3], 'int32').toFloat())
-}
-
 async function loadGraph(graph: TfjsGraph): Promise<tf.GraphModel> {
   const a = toGraphModelArtifacts(graph)
   return tf.loadGraphModel(
@@ -147,31 +136,6 @@ async function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
   const v = (await d.data())[0] ?? Number.NaN
   d.dispose()
   return v
-}
-
-/** face-api toBatchTensor: zero-pad to square (centred or bottom/right), bilinear resize. */
-function toSquare(img: tf.Tensor3D, size: number, centre: boolean): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [h, w] = img.shape
-    const diff = Math.abs(h - w)
-    const after = Math.round(diff * (centre ? 0.5 : 1))
-    const beforePad = diff - after
-    const pads: [number, number][] =
-      h > w
-        ? [
-            [0, 0],
-            [beforePad, after],
-            [0, 0],
-          ]
-        : [
-            [beforePad, after],
-            [0, 0],
-            [0, 0],
-          ]
-    let out = tf.pad(img, pads).expandDims<tf.Tensor4D>(0)
-    if (out.shape[1] !== size || out.shape[2] !== size) out = tf.image.resizeBilinear(out, [size, size])
-    return out
-  })
 }
 
 function crop(img: tf.Tensor3D, b: Box): tf.Tensor3D {

@@ -10,7 +10,6 @@ import path from 'node:path'
 import { before, test } from 'node:test'
 import * as tf from '@tensorflow/tfjs'
 import * as ort from 'onnxruntime-node'
-import sharp from 'sharp'
 import { convertGraph } from '../../../models/converter/convert.js'
 import {
   buildTinyFaceDetectorGraph,
@@ -24,35 +23,10 @@ import {
   type FaceApiRecipe,
   type TfjsGraph,
 } from '../../../models/converter/faceapi/index.js'
-
-interface Box {
-  x: number
-  y: number
-  width: number
-  height: number
-}
+import { readRgb, toSquare, type Box } from '../../helpers/faceapi-tensors.js'
 
 let photo: tf.Tensor3D
 const sessions = new Map<string, ort.InferenceSession>()
-
-async function readRgb(file: string): Promise<tf.Tensor3D> {
-  const { data, info } = await sharp(file).removeAlpha().raw().toBuffer({ resolveWithObject: true })
-  return tf.tidy(() => tf.tensor3d(new Uint8Array(data), [info.height, info.width, 3], 'int32').toFloat())
-}
-
-/** face-api toBatchTensor: zero-pad to square (centred or bottom/right), bilinear resize. */
-function toSquare(img: tf.Tensor3D, size: number, centre: boolean): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [h, w] = img.shape
-    const diff = Math.abs(h - w)
-    const after = Math.round(diff * (centre ? 0.5 : 1))
-    const pad: [number, number] = [diff - after, after]
-    const pads: [number, number][] = h > w ? [[0, 0], pad, [0, 0]] : [pad, [0, 0], [0, 0]]
-    let out = tf.pad(img, pads).expandDims<tf.Tensor4D>(0)
-    if (out.shape[1] !== size || out.shape[2] !== size) out = tf.image.resizeBilinear(out, [size, size])
-    return out
-  })
-}
 
 function clipCrop(img: tf.Tensor3D, b: Box): { tensor: tf.Tensor3D; rect: Box } {
   const [H, W] = img.shape

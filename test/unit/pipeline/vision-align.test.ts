@@ -4,6 +4,7 @@ import {
   applyAffine,
   ARCFACE_112_TEMPLATE,
   arcFaceTransform,
+  chipTransformFromTemplate,
   composeAffine,
   DLIB_CHIP_LANDMARKS_68,
   DLIB_FIVE_POINT_TEMPLATE,
@@ -12,7 +13,6 @@ import {
   estimateSimilarity,
   extractChip,
   faceChipTransform,
-  faceChipTransform5,
   invertAffine,
   toFivePoints,
   warpAffineBilinear,
@@ -239,12 +239,14 @@ test('faceChipTransform ignores brows and lower lip unless told otherwise', () =
   assert.throws(() => faceChipTransform(landmarks.slice(0, 5)), RangeError)
 })
 
-test('faceChipTransform5 frames five points like the 68-point chip', () => {
+test("dlib's five-point mean face frames the same chip as its 68-point one", () => {
   const truth = similarity(0.9, 31, -40, 200)
   const landmarks = templateLandmarks68().map((p) => applyAffine(truth, p))
   const from68 = faceChipTransform(landmarks, { size: 150, padding: 0.25 }).chipToImage
-  assertAffineClose(faceChipTransform5(toFivePoints(landmarks)).chipToImage, from68, 1e-9, '5 points')
-  assertAffineClose(faceChipTransform5(landmarks).chipToImage, from68, 1e-9, '68 reduced')
+  const fromFive = (points: readonly Point[]) =>
+    chipTransformFromTemplate(toFivePoints(points), DLIB_MEAN_FACE_FIVE_POINTS).chipToImage
+  assertAffineClose(fromFive(toFivePoints(landmarks)), from68, 1e-9, '5 points')
+  assertAffineClose(fromFive(landmarks), from68, 1e-9, '68 reduced')
 })
 
 test('arcFaceTransform maps the ArcFace template onto the 112 px chip, and 128 px with its shift', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import {
+  applyAffine,
   chipStatistics,
   cropPadSquare,
   cropPadSquareTensor,
@@ -139,6 +140,7 @@ function referenceCropPadSquare(image: RgbImage, rect: Box, size: number): Uint8
   return out
 }
 
+/** The per-pixel formula: each output pixel mapped by the affine, clamped in replicate mode, four neighbours read. */
 function referenceWarp(
   image: RgbImage,
   affine: Affine,
@@ -147,19 +149,17 @@ function referenceWarp(
   border: 'constant' | 'replicate',
   fill: number,
 ): Uint8Array {
-  const [a, b, tx, c, d, ty] = affine
   const { width, height } = image
   const read = (x: number, y: number, k: number) =>
     x < 0 || y < 0 || x >= width || y >= height ? fill : (image.data[(y * width + x) * 3 + k] ?? NaN)
+  const clampTo = (value: number, max: number): number =>
+    border === 'replicate' ? Math.min(Math.max(value, 0), max) : value
   const out = new Uint8Array(outWidth * outHeight * 3)
   for (let y = 0; y < outHeight; y++) {
     for (let x = 0; x < outWidth; x++) {
-      let sx = a * x + b * y + tx
-      let sy = c * x + d * y + ty
-      if (border === 'replicate') {
-        sx = Math.min(Math.max(sx, 0), width - 1)
-        sy = Math.min(Math.max(sy, 0), height - 1)
-      }
+      const source = applyAffine(affine, { x, y })
+      const sx = clampTo(source.x, width - 1)
+      const sy = clampTo(source.y, height - 1)
       const x0 = Math.floor(sx)
       const y0 = Math.floor(sy)
       const fx = sx - x0
