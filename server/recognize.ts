@@ -14,8 +14,8 @@ import type {
   WireBox,
   WirePoint,
 } from '../protocol/wire.js'
+import { round1, toWireTimings } from './wire-timings.js'
 
-const round1 = (value: number): number => Math.round(value * 10) / 10
 /** Scores and similarities on the wire: 4 decimals. */
 export const round4 = (value: number): number => Math.round(value * 1e4) / 1e4
 
@@ -127,22 +127,11 @@ export async function recognizeImage(
     liveness: gallery.policyFor(org).liveness.mode !== 'off',
   })
   const { faces, searchMs } = decideFaces(gallery, org, analysis)
-  const t = analysis.timings
   return {
     width: analysis.width,
     height: analysis.height,
     faces,
-    timings: {
-      queueMs: round1(analysis.queueMs),
-      decodeMs: round1(t.decodeMs),
-      detectMs: round1(t.detectMs),
-      landmarksMs: round1(t.landmarksMs),
-      alignMs: round1(t.alignMs),
-      embedMs: round1(t.embedMs),
-      livenessMs: round1(t.livenessMs),
-      searchMs: round1(searchMs),
-      totalMs: round1(performance.now() - started),
-    },
+    timings: toWireTimings(analysis, searchMs, performance.now() - started),
   }
 }
 

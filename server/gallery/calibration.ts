@@ -13,6 +13,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../logger.js'
+import { cosine } from '../pipeline/embedding-layout.js'
 
 /** models/cohort.json: impostor models per embedding layout id, measured on a public cohort. */
 export interface CohortFile {
@@ -147,7 +148,7 @@ export function galleryImpostorScores(
     for (const face of faces) {
       for (let j = 0; j < identities; j++) {
         if (j === face.identity) continue
-        out[k++] = dot(face.embedding, templates[j] as Float32Array)
+        out[k++] = cosine(face.embedding, templates[j] as Float32Array)
       }
     }
     return out
@@ -165,13 +166,7 @@ export function galleryImpostorScores(
     const face = faces[Math.floor(random() * faces.length)] as (typeof faces)[number]
     let j = Math.floor(random() * (identities - 1))
     if (j >= face.identity) j++
-    out[k] = dot(face.embedding, templates[j] as Float32Array)
+    out[k] = cosine(face.embedding, templates[j] as Float32Array)
   }
   return out
-}
-
-function dot(a: Float32Array, b: Float32Array): number {
-  let sum = 0
-  for (let i = 0; i < a.length; i++) sum += (a[i] ?? 0) * (b[i] ?? 0)
-  return sum
 }

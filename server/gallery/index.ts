@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from '../logger.js'
 import type { Metrics } from '../metrics.js'
-import { normalizeParts, primaryPart, type EmbeddingLayout } from '../pipeline/embedding-layout.js'
+import { cosine, normalizeParts, primaryPart, type EmbeddingLayout } from '../pipeline/embedding-layout.js'
 import { fitImpostorModel, galleryImpostorScores, thresholdFor, type ImpostorModel } from './calibration.js'
 import { decide, RERANK_DEPTH, searchDepth } from './decide.js'
 import { createIndexSet, loadSnapshot, type IndexParams, type IndexSet } from './hnsw-index.js'
@@ -153,12 +153,6 @@ export function meanTemplate(embeddings: readonly Float32Array[], layout: Embedd
   const sum = new Float32Array(layout.dim)
   for (const e of embeddings) for (let i = 0; i < sum.length; i++) sum[i] = (sum[i] ?? 0) + (e[i] ?? 0)
   return normalizeParts(sum, layout)
-}
-
-function dot(a: Float32Array, b: Float32Array): number {
-  let sum = 0
-  for (let i = 0; i < a.length; i++) sum += (a[i] ?? 0) * (b[i] ?? 0)
-  return sum
 }
 
 interface LabelRef {
@@ -509,7 +503,7 @@ export function createGallery(options: GalleryOptions): Gallery {
           if (ref?.org !== org || seen.has(ref.identityId)) continue
           seen.add(ref.identityId)
           const template = templateOf(org, ref.identityId)
-          if (template !== undefined) neighbours.push({ label, similarity: dot(query, template) })
+          if (template !== undefined) neighbours.push({ label, similarity: cosine(query, template) })
         }
       }
       const result = decide(neighbours, identityOf(org), policy)

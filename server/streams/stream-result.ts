@@ -7,6 +7,7 @@ import type { FrameAnalysis } from '../pipeline/index.js'
 import type { StreamFace, StreamResult } from '../../protocol/wire.js'
 import { requireLiveness, toFaceResult, toWireBox } from '../recognize.js'
 import type { Recognition, TrackDecision, TrackRef, TrackTable } from './tracks.js'
+import { round1, toWireTimings } from '../wire-timings.js'
 
 export interface StreamResultInput {
   frameId: number
@@ -24,8 +25,6 @@ export interface StreamResultInput {
   /** Each track's decision on this frame, for the match events. */
   onDecided: (track: TrackRef, decided: TrackDecision, nowMs: number) => void
 }
-
-const round1 = (value: number): number => Math.round(value * 10) / 10
 
 export function toStreamResult(input: StreamResultInput): StreamResult {
   const { analysis, tracks, liveness } = input
@@ -54,22 +53,13 @@ export function toStreamResult(input: StreamResultInput): StreamResult {
     if (decided.pending !== undefined) info.pending = decided.pending
     return { ...toFaceResult(face, decided, { score: track.liveness, policy: liveness }), track: info }
   })
-  const t = analysis.timings
   return {
     type: 'result',
     frameId: input.frameId,
     faces,
     timings: {
       waitMs: round1(input.startedAt - input.receivedAt),
-      queueMs: round1(analysis.queueMs),
-      decodeMs: round1(t.decodeMs),
-      detectMs: round1(t.detectMs),
-      landmarksMs: round1(t.landmarksMs),
-      alignMs: round1(t.alignMs),
-      embedMs: round1(t.embedMs),
-      livenessMs: round1(t.livenessMs),
-      searchMs: round1(performance.now() - searchStarted),
-      totalMs: round1(performance.now() - input.receivedAt),
+      ...toWireTimings(analysis, performance.now() - searchStarted, performance.now() - input.receivedAt),
     },
   }
 }

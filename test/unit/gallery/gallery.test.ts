@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { cpSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { fitImpostorModel, thresholdFor } from '../../../server/gallery/calibration.js'
 import { createGallery, type GalleryOptions } from '../../../server/gallery/index.js'
 import { DATABASE_FILE } from '../../../server/gallery/store.js'
@@ -26,6 +26,15 @@ function near(base: Float32Array, seed: number, amount = 0.05): Float32Array {
   return v.map((x) => x / norm)
 }
 
+/** A temporary data directory removed when the test ends. */
+function dataDirFor(t: TestContext): string {
+  const dataDir = tempDataDir()
+  t.after(() => {
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+  return dataDir
+}
+
 function options(dataDir: string, overrides: Partial<GalleryOptions> = {}): GalleryOptions {
   return {
     dataDir,
@@ -38,10 +47,7 @@ function options(dataDir: string, overrides: Partial<GalleryOptions> = {}): Gall
 }
 
 test('faces of another embedder model are kept but never searched, and counted as stale', (t) => {
-  const dataDir = tempDataDir()
-  t.after(() => {
-    rmSync(dataDir, { recursive: true, force: true })
-  })
+  const dataDir = dataDirFor(t)
   const first = createGallery(options(dataDir))
   const ada = first.createIdentity('acme', { name: 'Ada' }, actor)
   const face = first.addFace('acme', ada.id, { embedding: unit(1), quality: 0.9 }, actor)
@@ -64,10 +70,7 @@ test('faces of another embedder model are kept but never searched, and counted a
 })
 
 test('changes after the last snapshot are replayed at startup: adds found, deletes gone', (t) => {
-  const dataDir = tempDataDir()
-  t.after(() => {
-    rmSync(dataDir, { recursive: true, force: true })
-  })
+  const dataDir = dataDirFor(t)
   const first = createGallery(options(dataDir))
   const ada = first.createIdentity('acme', { name: 'Ada' }, actor)
   const bob = first.createIdentity('acme', { name: 'Bob' }, actor)
@@ -127,10 +130,7 @@ test('decisions are per identity with a margin, and an organization policy overr
 })
 
 test('a fused gallery indexes the first part and ranks by the whole embedding', (t) => {
-  const dataDir = tempDataDir()
-  t.after(() => {
-    rmSync(dataDir, { recursive: true, force: true })
-  })
+  const dataDir = dataDirFor(t)
   const layout = {
     parts: [
       { model: 'a', dim: 16, weight: 0.5 },

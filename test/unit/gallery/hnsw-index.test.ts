@@ -13,24 +13,14 @@ import {
   type IndexParams,
   type IndexSet,
 } from '../../../server/gallery/hnsw-index.js'
+import { cosine } from '../../../server/pipeline/embedding-layout.js'
+import { seededRandom } from '../../helpers/random.js'
 
 const DIM = 16
 const PARAMS: IndexParams = { dim: DIM, M: 16, efConstruction: 100, ef: 50 }
 
-/** Deterministic generator (mulberry32) so a failure reproduces. */
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 function unitVectors(count: number, dim: number, seed: number): Float32Array[] {
-  const next = random(seed)
+  const next = seededRandom(seed)
   return Array.from({ length: count }, () => {
     const v = new Float32Array(dim)
     let norm = 0
@@ -42,12 +32,6 @@ function unitVectors(count: number, dim: number, seed: number): Float32Array[] {
     }
     return v.map((x) => x / Math.sqrt(norm))
   })
-}
-
-function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0
-  for (let i = 0; i < a.length; i++) s += (a[i] ?? 0) * (b[i] ?? 0)
-  return s
 }
 
 function tempDir(t: TestContext): string {
@@ -106,7 +90,10 @@ test('search finds each vector of a small set as its own nearest neighbour, with
   const found = index.search(query, 10)
   assert.equal(found.length, 10)
   for (const { label, similarity } of found) {
-    assert.ok(Math.abs(similarity - dot(query, vectors[label] ?? query)) < 1e-5, 'similarity is the cosine')
+    assert.ok(
+      Math.abs(similarity - cosine(query, vectors[label] ?? query)) < 1e-5,
+      'similarity is the cosine',
+    )
   }
   for (let i = 1; i < found.length; i++) {
     assert.ok((found[i - 1]?.similarity ?? 0) >= (found[i]?.similarity ?? 0), 'best first')
@@ -456,7 +443,7 @@ test('HNSW top-1 equals exact search on at least 95% of queries over 2000 random
     let best = -1
     let bestSimilarity = -Infinity
     vectors.forEach((v, label) => {
-      const s = dot(q, v)
+      const s = cosine(q, v)
       if (s > bestSimilarity) {
         bestSimilarity = s
         best = label
