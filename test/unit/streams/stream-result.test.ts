@@ -52,8 +52,10 @@ function input(overrides: Partial<StreamResultInput>): StreamResultInput {
     tracks: createTrackTable(),
     recognize,
     liveness: { mode: 'report', threshold: 0.5 },
-    receivedAt: 100,
-    startedAt: 112.36,
+    // Arrival in the past of this process's clock, whenever the test runs (performance.now() starts
+    // near 0 in a fresh process).
+    receivedAt: performance.now() - 50,
+    startedAt: performance.now() - 50 + 12.36,
     onDecided: () => undefined,
     ...overrides,
   }
