@@ -8,6 +8,7 @@ import { createGallery, type Gallery } from './gallery/index.js'
 import type { Logger } from './logger.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { createPipeline, pipelineOptionsFromConfig, type Pipeline } from './pipeline/index.js'
+import { createKioskRoutes, DEFAULT_KIOSK_DIR } from './kiosk.js'
 import { createDetectRoute } from './streams/detect.js'
 import { createEventHub } from './streams/events.js'
 import { createWatchRoute } from './streams/watch.js'
@@ -25,6 +26,8 @@ import {
 export interface AppOptions {
   config: Config
   logger: Logger
+  /** The built kiosk page (default: dist/kiosk beside the compiled server). */
+  kioskDir?: string
 }
 
 export interface App {
@@ -141,6 +144,9 @@ export function createApp(options: AppOptions): App {
   ]
 
   routes.push(
+    ...createKioskRoutes({ dir: options.kioskDir ?? DEFAULT_KIOSK_DIR, logger }).map((route) =>
+      instrument(route.method, route.pattern, route.handler),
+    ),
     ...createApiRoutes({
       auth,
       gallery,

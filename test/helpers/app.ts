@@ -51,7 +51,10 @@ export interface StartedApp {
  * The real app on 127.0.0.1, port 0, with its own temporary data directory (unless
  * FACEWIRE_DATA_DIR is given), stopped by the caller (use t.after(() => started.stop())).
  */
-export async function startTestApp(env: Record<string, string> = {}): Promise<StartedApp> {
+export async function startTestApp(
+  env: Record<string, string> = {},
+  options: { kioskDir?: string } = {},
+): Promise<StartedApp> {
   const dataDir = env.FACEWIRE_DATA_DIR ?? tempDataDir()
   const config = parseConfig({
     NODE_ENV: 'test',
@@ -63,7 +66,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<St
     ...env,
   })
   const { logger, lines } = createMemoryLogger()
-  const app = createApp({ config, logger })
+  const app = createApp({ config, logger, ...options })
   const port = await app.listen()
   await app.ready
   return {
