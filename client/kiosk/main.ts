@@ -102,17 +102,23 @@ async function start(view: KioskView, stats: KioskStats): Promise<void> {
     screen = nextScreen(screen, event)
     view.setScreen(screen)
   }
+  /** A screen that needs the operator: the kiosk will not connect. */
+  const halt = (event: ScreenEvent): void => {
+    stats.connection = 'closed'
+    view.setStatus('closed', 'Not connected')
+    go(event)
+  }
 
   const { token, camera, fromFragment } = provision(location.hash, sessionStorage)
   // The token must not stay in the address bar, the history or a bookmark.
   if (fromFragment) history.replaceState(null, '', location.pathname + location.search)
   if (token === undefined) {
-    go({ type: 'token-missing' })
+    halt({ type: 'token-missing' })
     return
   }
   const claims = readTokenClaims(token)
   if (claims === undefined || isExpired(claims, Date.now()) || !hasScope(claims, 'detect')) {
-    go({ type: 'token-rejected' })
+    halt({ type: 'token-rejected' })
     return
   }
   const canEnroll = hasScope(claims, 'enroll')
@@ -126,12 +132,13 @@ async function start(view: KioskView, stats: KioskStats): Promise<void> {
   ])
   if (!cameraResult.ok) {
     const missing = cameraResult.reason === 'missing'
-    go({ type: missing ? 'camera-missing' : 'camera-denied' })
+    halt({ type: missing ? 'camera-missing' : 'camera-denied' })
     view.setDetail(missing ? 'no-camera' : 'camera-denied', cameraResult.detail)
     return
   }
   if ('error' in detectorResult) {
     view.setDetail('starting', `The face detector did not load: ${detectorResult.error}`)
+    halt({ type: 'camera-ready' })
     return
   }
   const { detector } = detectorResult
@@ -234,6 +241,7 @@ async function start(view: KioskView, stats: KioskStats): Promise<void> {
     stopped = true
     connection.stop()
     for (const track of cameraResult.stream.getTracks()) track.stop()
+    view.renderTracks([], ...frameSize())
   }
 
   const onAnswer = (answer: StreamAnswer): void => {

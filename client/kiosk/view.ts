@@ -8,6 +8,9 @@ import type { Screen } from './screens.js'
 import type { ConnectionState } from './stats.js'
 import type { TrackView } from './track-view.js'
 
+/** A face whose box ends below this fraction of the frame's height gets its name above it. */
+const LABEL_ABOVE_FROM = 0.8
+
 function byId<T extends HTMLElement>(id: string, type: new () => T): T {
   const element = document.getElementById(id)
   if (!(element instanceof type)) throw new Error(`the page has no #${id}`)
@@ -121,6 +124,9 @@ export function createView(): KioskView {
         root.style.width = `${(100 * box.width) / frameWidth}%`
         root.style.height = `${(100 * box.height) / frameHeight}%`
         if (root.dataset['status'] !== view.status) root.dataset['status'] = view.status
+        // The name goes under the face, or over it when the face is near the bottom of the picture.
+        const label = box.y + box.height > LABEL_ABOVE_FROM * frameHeight ? 'above' : 'below'
+        if (root.dataset['label'] !== label) root.dataset['label'] = label
         if (name.textContent !== view.text) name.textContent = view.text
       }
       for (const [id, element] of elements) {
