@@ -376,3 +376,76 @@ test(
     }
   },
 )
+
+test('JSON bodies and queries that break a rule get 400 ERR_REQUEST_INVALID naming each offending path', async (t) => {
+  const started = await startTestApp()
+  t.after(() => started.stop())
+  const token = testToken('acme', ['enroll', 'admin'])
+  const send = (method: string, path: string, body?: string) =>
+    httpRequest(started.port, path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body }),
+    })
+  const issuesOf = (response: { status: number; body: string }) => {
+    assert.equal(response.status, 400, response.body)
+    const error = (
+      JSON.parse(response.body) as {
+        error: { code: string; details: { issues: { path: string; message: string }[] } }
+      }
+    ).error
+    assert.equal(error.code, 'ERR_REQUEST_INVALID')
+    return error.details.issues
+  }
+  const a32 = Array.from({ length: 32 }, () => 'a').join('.')
+
+  // Metadata nested 5000 levels deep overflowed the stack of the size check: 500 ERR_INTERNAL.
+  const deepObject = `{"name":"x","metadata":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`
+  assert.deepEqual(issuesOf(await send('POST', '/api/v1/identities', deepObject)), [
+    { path: `metadata.${a32}`, message: 'must be nested at most 32 levels deep' },
+  ])
+  const deepArray = `{"name":"x","metadata":{"a":${'['.repeat(3000)}${']'.repeat(3000)}}}`
+  assert.equal(issuesOf(await send('POST', '/api/v1/identities', deepArray))[0]?.path.split('.').length, 33)
+  // 32 levels, the metadata object included, are accepted and come back as sent.
+  const deepest = JSON.parse(`${'{"a":'.repeat(31)}{}${'}'.repeat(31)}`) as Record<string, unknown>
+  const created = await send('POST', '/api/v1/identities', JSON.stringify({ name: 'x', metadata: deepest }))
+  assert.equal(created.status, 201, created.body)
+  assert.deepEqual((JSON.parse(created.body) as { metadata: unknown }).metadata, deepest)
+
+  // An unknown field was refused with an empty path.
+  assert.deepEqual(issuesOf(await send('POST', '/api/v1/identities', '{"name":"x","org":"other"}')), [
+    { path: 'org', message: 'unknown field' },
+  ])
+  const id = (JSON.parse(created.body) as { id: string }).id
+  assert.deepEqual(issuesOf(await send('PATCH', `/api/v1/identities/${id}`, '{"nam":"y","extra":1}')), [
+    { path: 'nam', message: 'unknown field' },
+    { path: 'extra', message: 'unknown field' },
+  ])
+  // A `__proto__` key in metadata was dropped silently.
+  assert.deepEqual(
+    issuesOf(
+      await send('POST', '/api/v1/identities', '{"name":"x","metadata":{"k":{"__proto__":{"admin":true}}}}'),
+    ),
+    [{ path: 'metadata.k.__proto__', message: 'the key __proto__ is not allowed' }],
+  )
+  const large = JSON.stringify({ name: 'x', metadata: { text: 'x'.repeat(5000) } })
+  assert.equal(issuesOf(await send('POST', '/api/v1/identities', large))[0]?.path, 'metadata')
+
+  // `limit=1e3` was read as 1000.
+  for (const query of ['limit=1e3', 'limit=0x10', 'limit=%2010', 'limit=5.0', 'limit=', 'limit=1001']) {
+    assert.deepEqual(
+      issuesOf(await send('GET', `/api/v1/identities?${query}`)).map((issue) => issue.path),
+      ['limit'],
+      query,
+    )
+  }
+  assert.deepEqual(
+    issuesOf(await send('GET', '/api/v1/audit?after=1e2')).map((issue) => issue.path),
+    ['after'],
+  )
+  assert.deepEqual(
+    issuesOf(await send('GET', '/api/v1/identities?limt=5')).map((issue) => issue.path),
+    ['limt'],
+  )
+  assert.equal((await send('GET', '/api/v1/identities?limit=1000')).status, 200)
+})
