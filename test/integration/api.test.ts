@@ -149,6 +149,26 @@ test('tokens: missing, malformed, bad signature, expired, alg none and wrong sco
   const expiredAnswer = await get({ authorization: `Bearer ${expired}` })
   assert.equal(expiredAnswer.status, 401)
   assert.equal(bodyCode(expiredAnswer), 'ERR_AUTH_EXPIRED')
+  // Expired a second ago: accepted until exp + 5 s before.
+  const justExpired = jwt.sign(
+    { org: 'acme', scope: 'enroll', exp: Math.floor(Date.now() / 1000) - 1 },
+    TEST_SECRET,
+  )
+  const justExpiredAnswer = await get({ authorization: `Bearer ${justExpired}` })
+  assert.equal(justExpiredAnswer.status, 401)
+  assert.equal(bodyCode(justExpiredAnswer), 'ERR_AUTH_EXPIRED')
+  // Valid in five minutes: not forged, but not valid yet, and the answer says so.
+  const early = jwt.sign({ org: 'acme', scope: 'enroll' }, TEST_SECRET, { expiresIn: 600, notBefore: 300 })
+  const earlyAnswer = await get({ authorization: `Bearer ${early}` })
+  assert.equal(earlyAnswer.status, 401)
+  const earlyError = (
+    JSON.parse(earlyAnswer.body) as {
+      error: { code: string; message: string; details: { notBefore: string } }
+    }
+  ).error
+  assert.equal(earlyError.code, 'ERR_AUTH_INVALID')
+  assert.match(earlyError.message, /^the token is not valid before .* \(nbf\)$/)
+  assert.ok(Date.parse(earlyError.details.notBefore) > Date.now())
   const unsigned = jwt.sign({ org: 'acme', scope: 'enroll admin' }, '', { algorithm: 'none', expiresIn: 60 })
   assert.equal(bodyCode(await get({ authorization: `Bearer ${unsigned}` })), 'ERR_AUTH_INVALID')
   const noOrg = jwt.sign({ scope: 'enroll' }, TEST_SECRET, { expiresIn: 60 })
@@ -160,6 +180,13 @@ test('tokens: missing, malformed, bad signature, expired, alg none and wrong sco
   // The query parameter works as well (browsers).
   const viaQuery = await get({}, `/api/v1/identities?access_token=${testToken('acme', ['enroll'])}`)
   assert.equal(viaQuery.status, 200)
+  // Both places at once: refused, whichever of the two is valid.
+  const both = await get(
+    { authorization: `Bearer ${testToken('acme', ['enroll'])}` },
+    `/api/v1/identities?access_token=${testToken('acme', ['enroll'])}`,
+  )
+  assert.equal(both.status, 401)
+  assert.equal(bodyCode(both), 'ERR_AUTH_INVALID')
 
   const logged = JSON.stringify(started.lines())
   assert.ok(!logged.includes(forged) && !logged.includes(expired), 'tokens never reach the log')
