@@ -476,3 +476,28 @@ test('JSON bodies and queries that break a rule get 400 ERR_REQUEST_INVALID nami
   )
   assert.equal((await send('GET', '/api/v1/identities?limit=1000')).status, 200)
 })
+
+test('an image body is read as the format its bytes show, whatever image type labels it', async (t) => {
+  const started = await startTestApp()
+  t.after(() => started.stop())
+  const recognize = (type: string, body: Uint8Array | string) =>
+    httpRequest(started.port, '/api/v1/recognize', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${testToken('acme', ['detect'])}`, 'content-type': type },
+      body,
+    })
+  const png = await encode(texturedScene(64, 48), 'png')
+  for (const type of ['image/jpeg', 'image/webp', 'application/octet-stream']) {
+    const answer = await recognize(type, png)
+    assert.equal(answer.status, 200, `PNG bytes as ${type}: ${answer.body}`)
+    assert.equal((JSON.parse(answer.body) as { width: number }).width, 64)
+  }
+  const text = await recognize('image/jpeg', 'not an image at all, just text')
+  assert.equal(text.status, 415)
+  assert.equal(bodyCode(text), 'ERR_FRAME_UNSUPPORTED')
+  const gif = await recognize('image/png', gif1x1())
+  assert.equal(bodyCode(gif), 'ERR_FRAME_UNSUPPORTED')
+  const wrongType = await recognize('text/plain', png)
+  assert.equal(wrongType.status, 415)
+  assert.equal(bodyCode(wrongType), 'ERR_CONTENT_TYPE')
+})
