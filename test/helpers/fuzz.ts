@@ -1,11 +1,11 @@
 /**
  * Seeded fuzzing inside the normal test run. Every case draws from its own generator, made from
- * the run's seed and the case's index, so a failure names both and reproduces alone:
+ * the run's seed and the case's index, so a failure names both and the same seed replays it:
  *
  *   FACEWIRE_FUZZ_SEED=<seed> node --test dist/test/unit/protocol/frame-fuzz.test.js
  *
  * The default run is a few seconds per target. FACEWIRE_FUZZ_ITERATIONS sets the number of cases
- * of every target instead (a long run: FACEWIRE_FUZZ_ITERATIONS=200000), and FACEWIRE_FUZZ_SEED
+ * of every target instead (docs/operations.md, "Fuzzing", has the long run), and FACEWIRE_FUZZ_SEED
  * another seed (default 1).
  */
 import { seededRandom } from './random.js'
