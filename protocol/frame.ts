@@ -34,7 +34,9 @@ export type FrameParse =
   { ok: true; frame: ParsedFrame } | { ok: false; reason: string; frameId: number | undefined }
 
 const encoder = new TextEncoder()
-const decoder = new TextDecoder('utf-8', { fatal: true })
+// ignoreBOM: a label's leading U+FEFF is one of its characters, not a mark to strip (a label of
+// just that would otherwise read as the empty string, which no encoder sends).
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 function isUint32(value: number): boolean {
   return Number.isInteger(value) && value >= 0 && value <= 0xffffffff

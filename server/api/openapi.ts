@@ -1,5 +1,6 @@
 /** The OpenAPI 3.1 document served at /api/v1/openapi.json (docs/api.md is the prose version). */
 import { ERRORS } from '../../protocol/errors.js'
+import { MAX_METADATA_BYTES, MAX_METADATA_DEPTH } from './metadata.js'
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` })
 const json = (schema: unknown) => ({ 'application/json': { schema } })
@@ -19,6 +20,10 @@ const common = {
   '401': errorResponse('ERR_AUTH_MISSING, ERR_AUTH_INVALID or ERR_AUTH_EXPIRED'),
   '403': errorResponse('ERR_AUTH_SCOPE'),
   '429': errorResponse('ERR_RATE_LIMITED (Retry-After header)'),
+}
+const METADATA = {
+  type: 'object',
+  description: `At most ${String(MAX_METADATA_BYTES)} bytes of JSON, nested at most ${String(MAX_METADATA_DEPTH)} levels, no __proto__ key`,
 }
 const idParameter = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }
 const imageErrors = {
@@ -295,7 +300,7 @@ export const OPENAPI_DOCUMENT = {
         properties: {
           name: { type: 'string', minLength: 1, maxLength: 200 },
           externalId: { type: ['string', 'null'], maxLength: 200 },
-          metadata: { type: 'object', description: 'At most 4096 bytes of JSON' },
+          metadata: METADATA,
         },
       },
       IdentityPatch: {
@@ -305,7 +310,7 @@ export const OPENAPI_DOCUMENT = {
         properties: {
           name: { type: 'string', minLength: 1, maxLength: 200 },
           externalId: { type: ['string', 'null'], maxLength: 200 },
-          metadata: { type: 'object' },
+          metadata: METADATA,
         },
       },
       Identity: {

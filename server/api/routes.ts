@@ -18,6 +18,7 @@ import {
   type HttpRequestInfo,
   type Route,
 } from '../transport/index.js'
+import { findMetadataProblem } from './metadata.js'
 import { OPENAPI_DOCUMENT } from './openapi.js'
 
 export interface ApiOptions {
@@ -37,15 +38,19 @@ export const API_PREFIX = '/api/v1'
 
 const IMAGE_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp', 'application/octet-stream'])
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-const MAX_METADATA_BYTES = 4096
 
 const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters')
 const externalId = z.string().trim().min(1).max(200, 'must be at most 200 characters').nullable()
+// Bounds first, on the parsed JSON as it came (zod's record would already have dropped a
+// `__proto__` key), then the shape.
 const metadata = z
-  .record(z.string(), z.unknown())
-  .refine((value) => Buffer.byteLength(JSON.stringify(value)) <= MAX_METADATA_BYTES, {
-    message: `must be at most ${String(MAX_METADATA_BYTES)} bytes of JSON`,
+  .unknown()
+  .superRefine((value, context) => {
+    const problem = findMetadataProblem(value)
+    if (problem !== undefined)
+      context.addIssue({ code: 'custom', message: problem.message, path: problem.path })
   })
+  .pipe(z.record(z.string(), z.unknown()))
 
 const createIdentitySchema = z.strictObject({
   name,
@@ -54,20 +59,67 @@ const createIdentitySchema = z.strictObject({
 })
 const patchIdentitySchema = z
   .strictObject({ name: name.optional(), externalId: externalId.optional(), metadata: metadata.optional() })
-  .refine((value) => Object.keys(value).length > 0, { message: 'name at least one field to change' })
+  .refine((value) => Object.keys(value).length > 0, {
+    message: 'give at least one field to change',
+    // Not when the body was refused already (an unknown field is not "no field").
+    when: (payload) => payload.issues.length === 0,
+  })
+/**
+ * A query parameter holding a non-negative integer written in plain decimal digits: `1e3`, `0x10`,
+ * ` 5`, `5.0` and the empty string are refused (Number() would take them all).
+ */
+function queryInteger(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^[0-9]{1,16}$/, 'must be an integer in decimal digits')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+}
+
 const auditQuerySchema = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  after: z.coerce.number().int().min(0).optional(),
+  limit: queryInteger(1, 1000).default(100),
+  after: queryInteger(0, Number.MAX_SAFE_INTEGER).optional(),
 })
 const listQuerySchema = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  limit: queryInteger(1, 1000).default(50),
   cursor: z.string().min(1).max(512).optional(),
 })
 
-function invalid(issues: z.core.$ZodIssue[]): FacewireError {
-  return new FacewireError('ERR_REQUEST_INVALID', undefined, {
-    details: { issues: issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })) },
-  })
+/** Bounds on what an ERR_REQUEST_INVALID answer echoes of the request. */
+const MAX_REPORTED_ISSUES = 20
+const MAX_PATH_SEGMENT_CHARS = 64
+
+interface ReportedIssue {
+  path: string
+  message: string
+}
+
+function toPath(segments: readonly PropertyKey[]): string {
+  return segments
+    .map((segment) => {
+      const text = typeof segment === 'symbol' ? (segment.description ?? '') : String(segment)
+      return text.length > MAX_PATH_SEGMENT_CHARS ? `${text.slice(0, MAX_PATH_SEGMENT_CHARS)}…` : text
+    })
+    .join('.')
+}
+
+/**
+ * One issue per offending field, named by its dotted path: an unknown key is reported at its own
+ * path (zod reports it at the enclosing object's, with the key names aside).
+ */
+function invalid(issues: readonly z.core.$ZodIssue[]): FacewireError {
+  const reported: ReportedIssue[] = []
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys)
+        reported.push({ path: toPath([...issue.path, key]), message: 'unknown field' })
+    } else {
+      reported.push({ path: toPath(issue.path), message: issue.message })
+    }
+  }
+  const details: Record<string, unknown> = { issues: reported.slice(0, MAX_REPORTED_ISSUES) }
+  if (reported.length > MAX_REPORTED_ISSUES) details.issuesOmitted = reported.length - MAX_REPORTED_ISSUES
+  return new FacewireError('ERR_REQUEST_INVALID', undefined, { details })
 }
 
 function parseJson<T>(request: HttpRequestInfo, schema: z.ZodType<T>): T {

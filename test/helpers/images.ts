@@ -110,6 +110,55 @@ export function pngWithHeader(width: number, height: number): Uint8Array {
   ])
 }
 
+/**
+ * A copy of an encoded JPEG (first SOFn), PNG (IHDR, CRC rewritten) or WebP (VP8, VP8L or VP8X)
+ * whose header declares `width` x `height`; the pixel data is left as it was. Each side is
+ * written in its field's width (16 bits for JPEG, 14 for VP8 and VP8L, 24 for VP8X, 32 for PNG).
+ */
+export function withDeclaredSize(
+  encoded: Uint8Array,
+  format: 'jpeg' | 'png' | 'webp',
+  width: number,
+  height: number,
+): Uint8Array {
+  const out = Buffer.from(encoded)
+  switch (format) {
+    case 'jpeg': {
+      for (let at = 2; at + 4 <= out.length; at += 2 + out.readUInt16BE(at + 2)) {
+        const marker = out[at + 1] ?? 0
+        if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
+          out.writeUInt16BE(height, at + 5)
+          out.writeUInt16BE(width, at + 7)
+          return out
+        }
+      }
+      throw new Error('withDeclaredSize: no JPEG frame header')
+    }
+    case 'png': {
+      out.writeUInt32BE(width >>> 0, 16)
+      out.writeUInt32BE(height >>> 0, 20)
+      out.writeUInt32BE(crc32(out.subarray(12, 29)), 29)
+      return out
+    }
+    case 'webp': {
+      const chunk = out.toString('ascii', 12, 16)
+      if (chunk === 'VP8 ') {
+        out.writeUInt16LE((out.readUInt16LE(26) & 0xc000) | (width & 0x3fff), 26)
+        out.writeUInt16LE((out.readUInt16LE(28) & 0xc000) | (height & 0x3fff), 28)
+      } else if (chunk === 'VP8L') {
+        const rest = out.readUInt32LE(21) & 0xf0000000
+        out.writeUInt32LE((rest | ((width - 1) & 0x3fff) | (((height - 1) & 0x3fff) << 14)) >>> 0, 21)
+      } else if (chunk === 'VP8X') {
+        out.writeUIntLE((width - 1) & 0xffffff, 24, 3)
+        out.writeUIntLE((height - 1) & 0xffffff, 27, 3)
+      } else {
+        throw new Error(`withDeclaredSize: unknown WebP chunk ${chunk}`)
+      }
+      return out
+    }
+  }
+}
+
 function pngChunk(type: string, data: Uint8Array): Buffer {
   const length = Buffer.alloc(4)
   length.writeUInt32BE(data.length, 0)

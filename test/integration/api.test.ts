@@ -149,6 +149,26 @@ test('tokens: missing, malformed, bad signature, expired, alg none and wrong sco
   const expiredAnswer = await get({ authorization: `Bearer ${expired}` })
   assert.equal(expiredAnswer.status, 401)
   assert.equal(bodyCode(expiredAnswer), 'ERR_AUTH_EXPIRED')
+  // Expired a second ago: accepted until exp + 5 s before.
+  const justExpired = jwt.sign(
+    { org: 'acme', scope: 'enroll', exp: Math.floor(Date.now() / 1000) - 1 },
+    TEST_SECRET,
+  )
+  const justExpiredAnswer = await get({ authorization: `Bearer ${justExpired}` })
+  assert.equal(justExpiredAnswer.status, 401)
+  assert.equal(bodyCode(justExpiredAnswer), 'ERR_AUTH_EXPIRED')
+  // Valid in five minutes: not forged, but not valid yet, and the answer says so.
+  const early = jwt.sign({ org: 'acme', scope: 'enroll' }, TEST_SECRET, { expiresIn: 600, notBefore: 300 })
+  const earlyAnswer = await get({ authorization: `Bearer ${early}` })
+  assert.equal(earlyAnswer.status, 401)
+  const earlyError = (
+    JSON.parse(earlyAnswer.body) as {
+      error: { code: string; message: string; details: { notBefore: string } }
+    }
+  ).error
+  assert.equal(earlyError.code, 'ERR_AUTH_INVALID')
+  assert.match(earlyError.message, /^the token is not valid before .* \(nbf\)$/)
+  assert.ok(Date.parse(earlyError.details.notBefore) > Date.now())
   const unsigned = jwt.sign({ org: 'acme', scope: 'enroll admin' }, '', { algorithm: 'none', expiresIn: 60 })
   assert.equal(bodyCode(await get({ authorization: `Bearer ${unsigned}` })), 'ERR_AUTH_INVALID')
   const noOrg = jwt.sign({ scope: 'enroll' }, TEST_SECRET, { expiresIn: 60 })
@@ -160,6 +180,13 @@ test('tokens: missing, malformed, bad signature, expired, alg none and wrong sco
   // The query parameter works as well (browsers).
   const viaQuery = await get({}, `/api/v1/identities?access_token=${testToken('acme', ['enroll'])}`)
   assert.equal(viaQuery.status, 200)
+  // Both places at once: refused, whichever of the two is valid.
+  const both = await get(
+    { authorization: `Bearer ${testToken('acme', ['enroll'])}` },
+    `/api/v1/identities?access_token=${testToken('acme', ['enroll'])}`,
+  )
+  assert.equal(both.status, 401)
+  assert.equal(bodyCode(both), 'ERR_AUTH_INVALID')
 
   const logged = JSON.stringify(started.lines())
   assert.ok(!logged.includes(forged) && !logged.includes(expired), 'tokens never reach the log')
@@ -376,3 +403,101 @@ test(
     }
   },
 )
+
+test('JSON bodies and queries that break a rule get 400 ERR_REQUEST_INVALID naming each offending path', async (t) => {
+  const started = await startTestApp()
+  t.after(() => started.stop())
+  const token = testToken('acme', ['enroll', 'admin'])
+  const send = (method: string, path: string, body?: string) =>
+    httpRequest(started.port, path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body }),
+    })
+  const issuesOf = (response: { status: number; body: string }) => {
+    assert.equal(response.status, 400, response.body)
+    const error = (
+      JSON.parse(response.body) as {
+        error: { code: string; details: { issues: { path: string; message: string }[] } }
+      }
+    ).error
+    assert.equal(error.code, 'ERR_REQUEST_INVALID')
+    return error.details.issues
+  }
+  const a32 = Array.from({ length: 32 }, () => 'a').join('.')
+
+  // Metadata nested 5000 levels deep overflowed the stack of the size check: 500 ERR_INTERNAL.
+  const deepObject = `{"name":"x","metadata":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`
+  assert.deepEqual(issuesOf(await send('POST', '/api/v1/identities', deepObject)), [
+    { path: `metadata.${a32}`, message: 'must be nested at most 32 levels deep' },
+  ])
+  const deepArray = `{"name":"x","metadata":{"a":${'['.repeat(3000)}${']'.repeat(3000)}}}`
+  assert.equal(issuesOf(await send('POST', '/api/v1/identities', deepArray))[0]?.path.split('.').length, 33)
+  // 32 levels, the metadata object included, are accepted and come back as sent.
+  const deepest = JSON.parse(`${'{"a":'.repeat(31)}{}${'}'.repeat(31)}`) as Record<string, unknown>
+  const created = await send('POST', '/api/v1/identities', JSON.stringify({ name: 'x', metadata: deepest }))
+  assert.equal(created.status, 201, created.body)
+  assert.deepEqual((JSON.parse(created.body) as { metadata: unknown }).metadata, deepest)
+
+  // An unknown field was refused with an empty path.
+  assert.deepEqual(issuesOf(await send('POST', '/api/v1/identities', '{"name":"x","org":"other"}')), [
+    { path: 'org', message: 'unknown field' },
+  ])
+  const id = (JSON.parse(created.body) as { id: string }).id
+  assert.deepEqual(issuesOf(await send('PATCH', `/api/v1/identities/${id}`, '{"nam":"y","extra":1}')), [
+    { path: 'nam', message: 'unknown field' },
+    { path: 'extra', message: 'unknown field' },
+  ])
+  // A `__proto__` key in metadata was dropped silently.
+  assert.deepEqual(
+    issuesOf(
+      await send('POST', '/api/v1/identities', '{"name":"x","metadata":{"k":{"__proto__":{"admin":true}}}}'),
+    ),
+    [{ path: 'metadata.k.__proto__', message: 'the key __proto__ is not allowed' }],
+  )
+  const large = JSON.stringify({ name: 'x', metadata: { text: 'x'.repeat(5000) } })
+  assert.equal(issuesOf(await send('POST', '/api/v1/identities', large))[0]?.path, 'metadata')
+
+  // `limit=1e3` was read as 1000.
+  for (const query of ['limit=1e3', 'limit=0x10', 'limit=%2010', 'limit=5.0', 'limit=', 'limit=1001']) {
+    assert.deepEqual(
+      issuesOf(await send('GET', `/api/v1/identities?${query}`)).map((issue) => issue.path),
+      ['limit'],
+      query,
+    )
+  }
+  assert.deepEqual(
+    issuesOf(await send('GET', '/api/v1/audit?after=1e2')).map((issue) => issue.path),
+    ['after'],
+  )
+  assert.deepEqual(
+    issuesOf(await send('GET', '/api/v1/identities?limt=5')).map((issue) => issue.path),
+    ['limt'],
+  )
+  assert.equal((await send('GET', '/api/v1/identities?limit=1000')).status, 200)
+})
+
+test('an image body is read as the format its bytes show, whatever image type labels it', async (t) => {
+  const started = await startTestApp()
+  t.after(() => started.stop())
+  const recognize = (type: string, body: Uint8Array | string) =>
+    httpRequest(started.port, '/api/v1/recognize', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${testToken('acme', ['detect'])}`, 'content-type': type },
+      body,
+    })
+  const png = await encode(texturedScene(64, 48), 'png')
+  for (const type of ['image/jpeg', 'image/webp', 'application/octet-stream']) {
+    const answer = await recognize(type, png)
+    assert.equal(answer.status, 200, `PNG bytes as ${type}: ${answer.body}`)
+    assert.equal((JSON.parse(answer.body) as { width: number }).width, 64)
+  }
+  const text = await recognize('image/jpeg', 'not an image at all, just text')
+  assert.equal(text.status, 415)
+  assert.equal(bodyCode(text), 'ERR_FRAME_UNSUPPORTED')
+  const gif = await recognize('image/png', gif1x1())
+  assert.equal(bodyCode(gif), 'ERR_FRAME_UNSUPPORTED')
+  const wrongType = await recognize('text/plain', png)
+  assert.equal(wrongType.status, 415)
+  assert.equal(bodyCode(wrongType), 'ERR_CONTENT_TYPE')
+})

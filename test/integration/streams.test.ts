@@ -53,6 +53,15 @@ test('upgrades without a valid token or scope are refused before the socket open
     TEST_SECRET,
   )
   assert.deepEqual(await refusal(open(expired)), { status: 401, code: 'ERR_AUTH_EXPIRED' })
+  // Expired a second ago: the upgrade succeeded (a 5 s leeway) and the stream closed with 4401.
+  const justExpired = jwt.sign(
+    { org: 'acme', scope: 'detect', exp: Math.floor(Date.now() / 1000) - 1 },
+    TEST_SECRET,
+  )
+  assert.deepEqual(await refusal(open(justExpired)), { status: 401, code: 'ERR_AUTH_EXPIRED' })
+  assert.deepEqual(await refusal(open(justExpired, true)), { status: 401, code: 'ERR_AUTH_EXPIRED' })
+  const early = jwt.sign({ org: 'acme', scope: 'detect' }, TEST_SECRET, { expiresIn: 600, notBefore: 300 })
+  assert.deepEqual(await refusal(open(early)), { status: 401, code: 'ERR_AUTH_INVALID' })
   const forged = jwt.sign({ org: 'acme', scope: 'detect' }, 'x'.repeat(48), { expiresIn: 60 })
   assert.deepEqual(await refusal(open(forged)), { status: 401, code: 'ERR_AUTH_INVALID' })
   const unsigned = jwt.sign({ org: 'acme', scope: 'detect' }, '', { algorithm: 'none', expiresIn: 60 })

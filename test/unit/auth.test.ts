@@ -36,7 +36,7 @@ test('a minted token verifies to its organization, subject, scopes and expiry', 
 })
 
 test('forged, expired, unsigned, wrongly-typed and org-less tokens are refused with their codes', () => {
-  const auth = createAuthenticator({ algorithm: 'HS256', secret, clockToleranceS: 0 })
+  const auth = createAuthenticator({ algorithm: 'HS256', secret })
   const sign = (payload: object, options: jwt.SignOptions = { expiresIn: 60 }, key = secret) =>
     jwt.sign(payload, key, options)
   assert.equal(
@@ -86,6 +86,68 @@ test('forged, expired, unsigned, wrongly-typed and org-less tokens are refused w
   )
 })
 
+test('a token is refused with ERR_AUTH_EXPIRED from the second its exp names, with no leeway', () => {
+  const exp = 1_700_000_000
+  const token = jwt.sign({ org: 'acme', scope: 'detect', exp }, secret)
+  const at = (ms: number) => createAuthenticator({ algorithm: 'HS256', secret, now: () => ms })
+  assert.equal(at(exp * 1000 - 1).verify(token).expiresAtMs, exp * 1000)
+  assert.equal(
+    codeOf(() => at(exp * 1000).verify(token)),
+    'ERR_AUTH_EXPIRED',
+  )
+  // Accepted until exp + 5 s before.
+  assert.equal(
+    codeOf(() => at(exp * 1000 + 4_000).verify(token)),
+    'ERR_AUTH_EXPIRED',
+  )
+  // On the real clock, one second after exp.
+  const auth = createAuthenticator({ algorithm: 'HS256', secret })
+  const justExpired = jwt.sign(
+    { org: 'acme', scope: 'detect', exp: Math.floor(Date.now() / 1000) - 1 },
+    secret,
+  )
+  assert.equal(
+    codeOf(() => auth.verify(justExpired)),
+    'ERR_AUTH_EXPIRED',
+  )
+})
+
+test('a token before its nbf is refused as not valid yet, naming when it becomes valid', () => {
+  const nbf = 1_700_000_000
+  const token = jwt.sign({ org: 'acme', scope: 'detect', nbf, exp: nbf + 60 }, secret)
+  const at = (ms: number) => createAuthenticator({ algorithm: 'HS256', secret, now: () => ms })
+  try {
+    at(nbf * 1000 - 1).verify(token)
+    assert.fail('expected the early token to be refused')
+  } catch (error) {
+    assert.ok(error instanceof FacewireError)
+    assert.equal(error.code, 'ERR_AUTH_INVALID')
+    assert.equal(error.message, 'the token is not valid before 2023-11-14T22:13:20.000Z (nbf)')
+    assert.deepEqual(error.details, { notBefore: '2023-11-14T22:13:20.000Z' })
+  }
+  assert.equal(at(nbf * 1000).verify(token).org, 'acme')
+})
+
+test('org ids are 1-128 letters, digits, dots, underscores and dashes starting with a letter or digit', () => {
+  const auth = createAuthenticator({ algorithm: 'HS256', secret })
+  const sign = (org: string) => jwt.sign({ org, scope: 'detect' }, secret, { expiresIn: 60 })
+  for (const org of ['0', 'a..b', 'a_', 'Acme.eu-west_2', `a${'b'.repeat(127)}`]) {
+    assert.equal(auth.verify(sign(org)).org, org)
+  }
+  for (const org of ['..', '.', '_', '-a', '.hidden', 'a/b', 'a b', '', `a${'b'.repeat(128)}`]) {
+    assert.equal(
+      codeOf(() => auth.verify(sign(org))),
+      'ERR_AUTH_INVALID',
+      org,
+    )
+    assert.equal(
+      codeOf(() => mintToken({ org, scopes: ['detect'], ttlSeconds: 60, key: secret })),
+      'ERR_REQUEST_INVALID',
+      org,
+    )
+  }
+})
+
 test('RS256 tokens verify with the configured public key only', () => {
   const pair = generateKeyPairSync('rsa', { modulusLength: 2048 })
   const other = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -113,10 +175,22 @@ test('RS256 tokens verify with the configured public key only', () => {
   )
 })
 
-test('the token is read from Authorization: Bearer first, then access_token; a non-Bearer header is refused', () => {
+test('the token is read from Authorization: Bearer or access_token, never both; a non-Bearer header is refused', () => {
   const query = new URLSearchParams('access_token=from-query')
-  assert.equal(tokenFromRequest({ authorization: 'Bearer from-header' }, query), 'from-header')
+  assert.equal(
+    tokenFromRequest({ authorization: 'Bearer from-header' }, new URLSearchParams()),
+    'from-header',
+  )
+  assert.equal(
+    tokenFromRequest({ authorization: 'Bearer from-header' }, new URLSearchParams('access_token=')),
+    'from-header',
+  )
+  assert.equal(tokenFromRequest({ authorization: '' }, query), 'from-query')
   assert.equal(tokenFromRequest({}, query), 'from-query')
+  assert.equal(
+    codeOf(() => tokenFromRequest({ authorization: 'Bearer from-header' }, query)),
+    'ERR_AUTH_INVALID',
+  )
   assert.equal(tokenFromRequest({}, new URLSearchParams()), undefined)
   assert.equal(
     codeOf(() => tokenFromRequest({ authorization: 'Basic abc' }, query)),

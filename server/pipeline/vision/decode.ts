@@ -1,6 +1,13 @@
 import sharp from 'sharp'
 import { FacewireError } from '../../errors.js'
-import { readHeaderSize, type ImageFormat } from './image-header.js'
+import {
+  decoderLimits,
+  isWithinLimits,
+  parseHeaderSize,
+  tooManyPixels,
+  type ImageFormat,
+  type PixelLimits,
+} from './image-header.js'
 import type { RgbImage } from './types.js'
 
 export type { ImageFormat }
@@ -13,7 +20,7 @@ export type { ImageFormat }
  */
 export type DecodeStrictness = 'truncated' | 'error' | 'warning'
 
-export interface DecodeLimits {
+export interface DecodeLimits extends PixelLimits {
   /** Largest width * height accepted, checked on the header before any pixel is decoded. */
   maxPixels: number
   /** Largest width or height accepted, checked on the header too. */
@@ -72,9 +79,9 @@ export function configureSharp(options: { concurrency?: number } = {}): void {
  * - magic bytes other than JPEG/PNG/WebP (GIF, BMP, TIFF, PGM, SVG, HEIF, random bytes...):
  *   ERR_FRAME_UNSUPPORTED, before sharp sees the bytes, so no other libvips loader is reachable;
  * - header dimensions over `maxPixels` or `maxSide`: ERR_FRAME_TOO_MANY_PIXELS, from the header
- *   alone (read in JavaScript by `readHeaderSize`; libvips reads it when that reader cannot, or
- *   finds the frame over the limits); sharp's `limitInputPixels` and a check of the decoded size
- *   are further fences;
+ *   alone: whatever size the header declares (read in JavaScript by `parseHeaderSize`, even one
+ *   past the decoder's own bounds), or libvips' reading when that reader cannot size it; sharp's
+ *   `limitInputPixels` and a check of the decoded size are further fences;
  * - anything the decoder rejects (truncated, corrupt): ERR_FRAME_INVALID.
  * Errors carry the format and dimensions in `details`, the decoder's error as `cause`, never bytes.
  */
@@ -96,11 +103,11 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
   const failOn = limits.failOn ?? 'warning'
   const options = { failOn, limitInputPixels: limits.maxPixels, autoOrient: true, pages: 1 } as const
 
-  // The header's size, read in JavaScript: a frame inside the limits (almost all of them) then
-  // costs one libvips call, not two. Anything else (over the limits, or a header this reader does
-  // not trust) asks libvips, which decides as before.
-  const announced = readHeaderSize(bytes, format)
-  if (announced === undefined || !isWithinLimits(announced.width, announced.height, limits)) {
+  // The header's size, read in JavaScript: a declared size over the limits is refused here,
+  // before any decoder (whose own bounds would call it damaged) sees it, and a frame inside them
+  // (almost all) costs one libvips call, not two. A header this reader cannot size asks libvips.
+  const announced = parseHeaderSize(bytes, format, limits)
+  if (announced === undefined) {
     let width: number
     let height: number
     try {
@@ -114,7 +121,8 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
     if (!(width > 0 && height > 0)) {
       throw new FacewireError('ERR_FRAME_INVALID', undefined, { details: { format } })
     }
-    if (!isWithinLimits(width, height, limits)) throw tooManyPixels(format, width, height, limits)
+    const bounds = decoderLimits(format, limits)
+    if (!isWithinLimits(width, height, bounds)) throw tooManyPixels(format, width, height, bounds)
   }
 
   try {
@@ -140,16 +148,6 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
     if (error instanceof FacewireError) throw error
     throw toDecodeError(error, format)
   }
-}
-
-function isWithinLimits(width: number, height: number, limits: DecodeLimits): boolean {
-  return width * height <= limits.maxPixels && Math.max(width, height) <= limits.maxSide
-}
-
-function tooManyPixels(format: ImageFormat, width: number, height: number, limits: DecodeLimits) {
-  return new FacewireError('ERR_FRAME_TOO_MANY_PIXELS', undefined, {
-    details: { format, width, height, maxPixels: limits.maxPixels, maxSide: limits.maxSide },
-  })
 }
 
 function toDecodeError(error: unknown, format: ImageFormat): FacewireError {

@@ -1,3 +1,5 @@
+import { FacewireError } from '../../errors.js'
+
 /** The formats a frame may be sent in. */
 export type ImageFormat = 'jpeg' | 'png' | 'webp'
 
@@ -23,6 +25,58 @@ export function readHeaderSize(bytes: Uint8Array, format: ImageFormat): HeaderSi
     case 'webp':
       return readWebpSize(bytes)
   }
+}
+
+/** The size bounds of a frame: width * height and the longer side. */
+export interface PixelLimits {
+  maxPixels: number
+  maxSide: number
+}
+
+export function isWithinLimits(width: number, height: number, limits: PixelLimits): boolean {
+  return width * height <= limits.maxPixels && Math.max(width, height) <= limits.maxSide
+}
+
+export function tooManyPixels(
+  format: ImageFormat,
+  width: number,
+  height: number,
+  limits: PixelLimits,
+): FacewireError {
+  return new FacewireError('ERR_FRAME_TOO_MANY_PIXELS', undefined, {
+    details: { format, width, height, maxPixels: limits.maxPixels, maxSide: limits.maxSide },
+  })
+}
+
+/**
+ * The size the header declares, refused with ERR_FRAME_TOO_MANY_PIXELS when it is over `limits`,
+ * whatever a decoder would make of it: a header declaring more than a decoder's own bounds
+ * (libjpeg's 65500, libwebp's 16383, PNG's 2^31 - 1) is still a frame too large, not a damaged
+ * one, and no decoder sees it. Undefined when the header cannot be read (the decoder decides).
+ */
+export function parseHeaderSize(
+  bytes: Uint8Array,
+  format: ImageFormat,
+  limits: PixelLimits,
+): HeaderSize | undefined {
+  const declared = readHeaderSize(bytes, format)
+  if (declared === undefined) return undefined
+  const bounds = decoderLimits(format, limits)
+  if (!isWithinLimits(declared.width, declared.height, bounds)) {
+    throw tooManyPixels(format, declared.width, declared.height, bounds)
+  }
+  return declared
+}
+
+/**
+ * The longest side each decoder accepts: libjpeg's JPEG_MAX_DIMENSION and libwebp's
+ * WEBP_MAX_DIMENSION. PNG's 2^31 - 1 is far past any configurable limit.
+ */
+const DECODER_MAX_SIDE: Readonly<Record<ImageFormat, number>> = { jpeg: 65500, png: 0x7fffffff, webp: 16383 }
+
+/** `limits` with the format's decoder bound folded in, so a side past it is too large too. */
+export function decoderLimits(format: ImageFormat, limits: PixelLimits): PixelLimits {
+  return { maxPixels: limits.maxPixels, maxSide: Math.min(limits.maxSide, DECODER_MAX_SIDE[format]) }
 }
 
 function sized(width: number, height: number): HeaderSize | undefined {
@@ -86,11 +140,9 @@ function readJpegSize(bytes: Uint8Array): HeaderSize | undefined {
 /** The IHDR chunk, which the PNG specification requires to come first. */
 function readPngSize(bytes: Uint8Array): HeaderSize | undefined {
   if (bytes.length < 24 || u32be(bytes, 8) !== 13 || !asciiAt(bytes, 12, 'IHDR')) return undefined
-  const width = u32be(bytes, 16)
-  const height = u32be(bytes, 20)
-  // The specification caps both at 2^31 - 1.
-  if (width > 0x7fffffff || height > 0x7fffffff) return undefined
-  return sized(width, height)
+  // What the header declares, even past the specification's cap of 2^31 - 1 (which is far over
+  // any pixel limit: parseHeaderSize refuses it as too large).
+  return sized(u32be(bytes, 16), u32be(bytes, 20))
 }
 
 /** The first chunk of a WebP RIFF: a lossy frame header, a lossless header, or the VP8X canvas. */

@@ -6,7 +6,7 @@
 export type { Affine, Box, GrayImage, Point, RgbImage } from './types.js'
 export { configureSharp, decodeImage, sniffFormat } from './decode.js'
 export type { DecodeLimits, DecodeStrictness, ImageFormat } from './decode.js'
-export { readHeaderSize } from './image-header.js'
+export { parseHeaderSize, readHeaderSize } from './image-header.js'
 export type { HeaderSize } from './image-header.js'
 export {
   cropPadSquare,

@@ -18,6 +18,7 @@ import {
   seededBytes,
   svg,
   texturedScene,
+  withDeclaredSize,
 } from '../../helpers/images.js'
 
 const limits = { maxPixels: 4096 * 4096, maxSide: 8192 }
@@ -233,6 +234,54 @@ test('refuses a 30000x30000 PNG from its header alone', async () => {
     maxPixels: limits.maxPixels,
     maxSide: 8192,
   })
+})
+
+test('refuses headers declaring more than a decoder itself accepts as too many pixels, not as damage', async () => {
+  const small = texturedScene(64, 48)
+  const jpeg = await encode(small, 'jpeg')
+  const lossless = new Uint8Array(
+    await sharp(await encode(small, 'png'))
+      .webp({ lossless: true })
+      .toBuffer(),
+  )
+  const withAlpha = new Uint8Array(
+    await sharp(await encode(small, 'png'))
+      .ensureAlpha(0.5)
+      .webp()
+      .toBuffer(),
+  )
+  assert.equal(Buffer.from(lossless).toString('ascii', 12, 16), 'VP8L')
+  assert.equal(Buffer.from(withAlpha).toString('ascii', 12, 16), 'VP8X')
+  // Each answered 400 ERR_FRAME_INVALID: the decoder, not the limit, refused the header.
+  const cases: [string, Uint8Array, number][] = [
+    ['png 2^31-1 square', pngWithHeader(0x7fffffff, 0x7fffffff), 0x7fffffff],
+    ['png past the specification', pngWithHeader(0xffffffff, 1), 0xffffffff],
+    ['jpeg 65535 square', withDeclaredSize(jpeg, 'jpeg', 65535, 65535), 65535],
+    ['webp VP8L 16384 square', withDeclaredSize(lossless, 'webp', 16384, 16384), 16384],
+    ['webp VP8X 16384 square', withDeclaredSize(withAlpha, 'webp', 16384, 16384), 16384],
+    ['webp VP8X 2^24 square', withDeclaredSize(withAlpha, 'webp', 1 << 24, 1 << 24), 1 << 24],
+    ['webp VP8 16383 square', withDeclaredSize(await encode(small, 'webp'), 'webp', 16383, 16383), 16383],
+  ]
+  for (const [name, bytes, side] of cases) {
+    const error = await assertRejects(bytes, 'ERR_FRAME_TOO_MANY_PIXELS')
+    assert.equal(error.details?.['width'], side, name)
+    assert.equal(error.http, 413)
+  }
+  // The same under the largest limits the configuration allows: a side past the decoder's own
+  // bound (libjpeg's 65500, libwebp's 16383) is reported with that bound.
+  const widest = { maxPixels: 1_000_000_000, maxSide: 100_000 }
+  const webp = await assertRejects(
+    withDeclaredSize(lossless, 'webp', 16384, 16384),
+    'ERR_FRAME_TOO_MANY_PIXELS',
+    widest,
+  )
+  assert.equal(webp.details?.['maxSide'], 16383)
+  const tall = await assertRejects(
+    withDeclaredSize(jpeg, 'jpeg', 10, 65535),
+    'ERR_FRAME_TOO_MANY_PIXELS',
+    widest,
+  )
+  assert.equal(tall.details?.['maxSide'], 65500)
 })
 
 test('refuses a frame over maxSide even when its pixel count is allowed', async () => {
