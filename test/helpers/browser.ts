@@ -77,7 +77,9 @@ export async function launchKioskBrowser(options: LaunchOptions): Promise<KioskB
     page.on('websocket', (socket) => requests.push(socket.url()))
     page.on('worker', (worker) => requests.push(worker.url()))
     page.on('console', (message) => {
-      if (message.type() === 'error') consoleErrors.push(message.text())
+      if (message.type() !== 'error') return
+      const { url } = message.location()
+      consoleErrors.push(url === '' ? message.text() : `${message.text()} (${url})`)
     })
     page.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`))
     return {
