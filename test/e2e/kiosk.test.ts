@@ -117,14 +117,9 @@ async function openKiosk(t: TestContext, name: string, segments: VideoSegment[])
   return kiosk
 }
 
-/**
- * Console errors other than `allowed` ones. Chromium asks for /favicon.ico by itself when a page
- * names no icon; the server answers 404 there, which is not the kiosk's error.
- */
+/** Console errors other than `allowed` ones. */
 function consoleErrors(kiosk: KioskBrowser, allowed?: RegExp): string[] {
-  return kiosk.consoleErrors.filter(
-    (line) => !/\/favicon\.ico\)$/.test(line) && (allowed === undefined || !allowed.test(line)),
-  )
+  return kiosk.consoleErrors.filter((line) => allowed === undefined || !allowed.test(line))
 }
 
 function assertOwnOrigin(kiosk: KioskBrowser): void {

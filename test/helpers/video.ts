@@ -38,9 +38,12 @@ export const DEFAULT_VIDEO = Object.freeze({
   marker: false,
 })
 
-/** Marker blocks: bit i (least significant first) is block i, white for 1, from the left edge. */
+/**
+ * Marker blocks: bit i (least significant first) is block i, white for 1, from the left edge; 80 px
+ * in all, the bar beside a square photo in a 640x480 frame.
+ */
 export const MARKER_BITS = 10
-export const MARKER_BLOCK_PX = 12
+export const MARKER_BLOCK_PX = 8
 
 export interface WrittenSegment {
   photo: string | undefined
