@@ -3,6 +3,8 @@
  * server's JSON log lines parsed as they come, the CLI's output and exit status.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -122,6 +124,20 @@ export async function whenReady(server: Child, timeoutMs = 60_000): Promise<Read
     clearTimeout(timer)
     server.child.off('exit', onExit)
   }
+}
+
+/**
+ * A TCP port free on 127.0.0.1 now, for a server that must come back on the same port after a
+ * restart (PORT=0 would give it a new one).
+ */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  server.close()
+  await once(server, 'close')
+  return port
 }
 
 const cliPath = fileURLToPath(new URL('../../server/cli/main.js', import.meta.url))
