@@ -19,13 +19,11 @@ const out = join(root, 'dist', 'kiosk')
 const URL_PREFIX = '/kiosk/'
 /** The detector the kiosk runs: the 224 px input is ~3x faster than 416 in the browser (docs/kiosk.md). */
 const DEFAULT_DETECTOR = 'faceapi-tiny-face-detector-224'
-/** onnxruntime-web's WebAssembly runtime: the glue module and binary it imports by these names. */
-const ORT_FILES = [
-  'ort-wasm-simd-threaded.mjs',
-  'ort-wasm-simd-threaded.wasm',
-  'ort-wasm-simd-threaded.jsep.mjs',
-  'ort-wasm-simd-threaded.jsep.wasm',
-]
+/**
+ * onnxruntime-web's WebAssembly runtime: the glue module and binary its wasm backend imports by
+ * these names. The `jsep` pair (WebGPU/WebNN) is never loaded by that backend and is not shipped.
+ */
+const ORT_FILES = ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm']
 const CONTENT_TYPES = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
