@@ -1,8 +1,21 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { connect } from 'node:net'
 import { test } from 'node:test'
-import { startMain } from '../helpers/child.js'
+import { startMain, type Child } from '../helpers/child.js'
 import { httpRequest } from '../helpers/http.js'
+
+const SECRET = 'a-secret-that-is-long-enough-for-tests-1234'
+
+async function exitCode(server: Child): Promise<number | null> {
+  if (server.child.exitCode !== null) return server.child.exitCode
+  const [code] = (await once(server.child, 'exit')) as [number | null]
+  return code
+}
+
+async function listeningPort(server: Child): Promise<number> {
+  return Number((await server.waitFor(/^server\.listening$/))['port'])
+}
 
 test('the server names the native uWS engine at startup and exits 0 on SIGTERM', async (t) => {
   const server = startMain({ FACEWIRE_JWT_SECRET: 'a-secret-that-is-long-enough-for-tests-1234' })
@@ -66,4 +79,24 @@ test('a models folder that cannot be loaded stops the server with exit 1 and ERR
   )
   assert.ok(failed, 'pipeline.failed or gallery.failed is logged')
   assert.match(JSON.stringify(failed), /ERR_MODEL_INVALID/)
+})
+
+test('an upload aborted mid-body does not hold up shutdown: SIGTERM exits 0 with drained:true', async (t) => {
+  const server = startMain({ FACEWIRE_JWT_SECRET: SECRET, FACEWIRE_SHUTDOWN_TIMEOUT_MS: '5000' })
+  t.after(() => server.child.kill('SIGKILL'))
+  const port = await listeningPort(server)
+  const upload = connect(port, '127.0.0.1')
+  upload.write(
+    'POST /api/v1/recognize HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n' +
+      'x'.repeat(1000),
+  )
+  // The request has reached the server once a later one on another connection is answered.
+  assert.equal((await httpRequest(port, '/health')).status, 200)
+  upload.destroy()
+  await once(upload, 'close')
+  assert.equal((await httpRequest(port, '/health')).status, 200)
+  server.child.kill('SIGTERM')
+  assert.equal(await exitCode(server), 0)
+  const stopped = server.lines.find((line) => line['msg'] === 'server.stopped')
+  assert.equal(stopped?.['drained'], true)
 })
