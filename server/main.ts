@@ -76,7 +76,9 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   try {
     await app.listen()
   } catch (error) {
-    logger.fatal({ err: error, host: config.host, port: config.port }, 'server.listen_failed')
+    // The message says why (address in use, permission denied...): a stack would add nothing.
+    const reason = error instanceof Error ? error.message : String(error)
+    logger.fatal({ host: config.host, port: config.port }, `server.listen_failed: ${reason}`)
     process.exitCode = 1
     await app.shutdown(0)
     process.exit(1)

@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http'
+import { createServer } from 'node:net'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
 import { FacewireError, toFacewireError, toWireError } from '../errors.js'
 import type { Logger } from '../logger.js'
@@ -73,6 +74,48 @@ export function errorReply(error: FacewireError, body: Record<string, unknown> =
       ? { 'retry-after': String(Math.ceil(retryAfterMs / 1000)) }
       : {}
   return jsonReply(error.http, { error: toWireError(error), ...body }, headers)
+}
+
+/**
+ * uWS listens with SO_REUSEPORT unless told otherwise: a second server on a port already in use
+ * would start, share the port (and the data directory) with the first, and the two would diverge.
+ */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1
+
+type ListenWithOptions = (
+  host: string,
+  port: number,
+  options: number,
+  callback: (socket: us_listen_socket | false) => void,
+) => unknown
+
+/**
+ * uWS says only that listening failed; a Node listen on the same address says why (the port is
+ * checked again, so a port freed meanwhile gives no reason).
+ */
+function whyNotListening(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const probe = createServer()
+    probe.once('error', (error: NodeJS.ErrnoException) => {
+      resolve(describeListenError(error, host, port))
+    })
+    probe.listen({ host, port, exclusive: true }, () => {
+      probe.close()
+      resolve('the reason is unknown (the address was free when checked again)')
+    })
+  })
+}
+
+function describeListenError(error: NodeJS.ErrnoException, host: string, port: number): string {
+  const known: Record<string, string> = {
+    EADDRINUSE: `address already in use (EADDRINUSE): another process listens on port ${String(port)} (another facewire?)`,
+    EACCES: 'permission denied (EACCES): ports below 1024 need privileges',
+    EADDRNOTAVAIL: `address not available (EADDRNOTAVAIL): ${host} is not an address of this machine`,
+    ENOTFOUND: `${host} does not resolve (ENOTFOUND)`,
+    EAI_AGAIN: `${host} does not resolve (EAI_AGAIN)`,
+  }
+  const code = error.code ?? ''
+  return known[code] ?? (code === '' ? error.message : `${error.message} (${code})`)
 }
 
 /** Why a request's declared body cannot be read, or undefined when it can. */
@@ -279,9 +322,13 @@ export function createTransport(options: TransportOptions): Transport {
     },
     listen(host, port) {
       return new Promise((resolve, reject) => {
-        app.listen(host, port, (socket) => {
+        // The typings lack the (host, port, options, callback) form the native binary takes.
+        const listen = app.listen.bind(app) as unknown as ListenWithOptions
+        listen(host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
           if (socket === false) {
-            reject(new Error(`could not listen on ${host}:${port}`))
+            void whyNotListening(host, port).then((reason) => {
+              reject(new Error(`could not listen on ${host}:${String(port)}: ${reason}`))
+            })
             return
           }
           listenSocket = socket

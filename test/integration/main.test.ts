@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { connect } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { test } from 'node:test'
 import { startMain, type Child } from '../helpers/child.js'
 import { httpRequest } from '../helpers/http.js'
@@ -79,6 +79,43 @@ test('a models folder that cannot be loaded stops the server with exit 1 and ERR
   )
   assert.ok(failed, 'pipeline.failed or gallery.failed is logged')
   assert.match(JSON.stringify(failed), /ERR_MODEL_INVALID/)
+})
+
+test('a second server on the port of a running one exits 1 saying the address is in use, and the first keeps serving alone', async (t) => {
+  const first = startMain({ FACEWIRE_JWT_SECRET: SECRET })
+  t.after(() => first.child.kill('SIGKILL'))
+  const port = await listeningPort(first)
+  const second = startMain({ FACEWIRE_JWT_SECRET: SECRET, PORT: String(port) })
+  t.after(() => second.child.kill('SIGKILL'))
+  assert.equal(await exitCode(second), 1)
+  const failed = second.lines.find((line) => String(line['msg']).startsWith('server.listen_failed'))
+  assert.match(
+    String(failed?.['msg']),
+    new RegExp(
+      `could not listen on 127\\.0\\.0\\.1:${String(port)}: address already in use \\(EADDRINUSE\\)`,
+    ),
+  )
+  assert.ok(!second.lines.some((line) => line['msg'] === 'server.listening'))
+  // Alone: with a shared port (SO_REUSEPORT) the kernel would spread these over both processes.
+  for (let i = 0; i < 8; i++) assert.equal((await httpRequest(port, '/health')).status, 200)
+  assert.equal(first.child.exitCode, null)
+})
+
+test('a port held by another program: the server exits 1 and says why it could not listen', async (t) => {
+  const holder = createServer()
+  holder.listen(0, '127.0.0.1')
+  await once(holder, 'listening')
+  t.after(() => holder.close())
+  const address = holder.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  const server = startMain({ FACEWIRE_JWT_SECRET: SECRET, PORT: String(port) })
+  t.after(() => server.child.kill('SIGKILL'))
+  assert.equal(await exitCode(server), 1)
+  const failed = server.lines.find((line) => String(line['msg']).startsWith('server.listen_failed'))
+  assert.equal(
+    failed?.['msg'],
+    `server.listen_failed: could not listen on 127.0.0.1:${String(port)}: address already in use (EADDRINUSE): another process listens on port ${String(port)} (another facewire?)`,
+  )
 })
 
 test('an upload aborted mid-body does not hold up shutdown: SIGTERM exits 0 with drained:true', async (t) => {
