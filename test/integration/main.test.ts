@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { startMain, type Child } from '../helpers/child.js'
 import { httpRequest } from '../helpers/http.js'
+import { tempDataDir } from '../helpers/temp-dir.js'
 
 const SECRET = 'a-secret-that-is-long-enough-for-tests-1234'
 
@@ -116,6 +119,24 @@ test('a port held by another program: the server exits 1 and says why it could n
     failed?.['msg'],
     `server.listen_failed: could not listen on 127.0.0.1:${String(port)}: address already in use (EADDRINUSE): another process listens on port ${String(port)} (another facewire?)`,
   )
+})
+
+test('a data directory that is a file, or under a file, stops the server before it listens: one line naming FACEWIRE_DATA_DIR, exit 78', async () => {
+  const parent = tempDataDir()
+  const file = join(parent, 'not-a-folder')
+  writeFileSync(file, '')
+  for (const [dataDir, problem] of [
+    [file, `cannot create ${file}: it is a file, not a folder`],
+    [join(file, 'data'), `cannot create ${join(file, 'data')}: ${file} is a file, not a folder`],
+  ] as const) {
+    // Without a secret the development secret would be written there first: both paths are checked.
+    for (const secret of [SECRET, undefined]) {
+      const server = startMain({ FACEWIRE_JWT_SECRET: secret, FACEWIRE_DATA_DIR: dataDir })
+      assert.equal(await exitCode(server), 78)
+      assert.equal(server.stderr(), `facewire: invalid configuration: FACEWIRE_DATA_DIR: ${problem}\n`)
+      assert.deepEqual(server.lines, [], 'nothing logged: no server.listening')
+    }
+  }
 })
 
 test('an upload aborted mid-body does not hold up shutdown: SIGTERM exits 0 with drained:true', async (t) => {
