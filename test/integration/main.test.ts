@@ -84,6 +84,21 @@ test('a models folder that cannot be loaded stops the server with exit 1 and ERR
   assert.match(JSON.stringify(failed), /ERR_MODEL_INVALID/)
 })
 
+test('npm start runs the server itself: SIGTERM to the npm process reaches it, it shuts down gracefully and npm exits 0', async (t) => {
+  const server = startMain(
+    { FACEWIRE_JWT_SECRET: SECRET, HOME: process.env['HOME'], npm_config_update_notifier: 'false' },
+    { command: ['npm', 'start'] },
+  )
+  t.after(() => server.child.kill('SIGKILL'))
+  const port = await listeningPort(server)
+  assert.equal((await httpRequest(port, '/health')).status, 200)
+  server.child.kill('SIGTERM') // the npm process, as a supervisor stopping `npm start` would
+  assert.equal(await exitCode(server), 0)
+  const stopped = server.lines.find((line) => line['msg'] === 'server.stopped')
+  assert.equal(stopped?.['drained'], true, 'the graceful shutdown of the server ran')
+  await assert.rejects(httpRequest(port, '/health'), /ECONNREFUSED/, 'nothing is left listening')
+})
+
 test('a second server on the port of a running one exits 1 saying the address is in use, and the first keeps serving alone', async (t) => {
   const first = startMain({ FACEWIRE_JWT_SECRET: SECRET })
   t.after(() => first.child.kill('SIGKILL'))
