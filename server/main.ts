@@ -6,6 +6,7 @@
 import { pino } from 'pino'
 import { createApp } from './app.js'
 import { parseConfig, type Config } from './config.js'
+import { prepareDataDir } from './data-dir.js'
 import { loadDevSecret } from './dev-secret.js'
 import { FacewireError } from './errors.js'
 import { createLogger } from './logger.js'
@@ -14,11 +15,13 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   let config: Config
   try {
     config = parseConfig(env)
+    // Before anything writes there (the development secret, the store) or the server listens.
+    prepareDataDir(config.dataDir)
   } catch (error) {
-    // No logger yet: the configuration that would choose its level is what failed.
+    // No logger yet: the configuration that would choose its level is what failed. One line.
     const message = error instanceof Error ? error.message : String(error)
     process.stderr.write(`facewire: ${message}\n`)
-    process.exitCode = 78 // EX_CONFIG
+    process.exitCode = isConfigError(error) ? 78 : 1 // EX_CONFIG
     return
   }
   const logger = createLogger({ level: config.logLevel, destination: pino.destination({ sync: true }) })
@@ -40,7 +43,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     } else {
       logger.fatal({ err: error }, 'server.start_failed')
     }
-    process.exitCode = 1
+    process.exitCode = isConfigError(error) ? 78 : 1
     return
   }
   logger.info(
@@ -76,9 +79,15 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   try {
     await app.listen()
   } catch (error) {
-    logger.fatal({ err: error, host: config.host, port: config.port }, 'server.listen_failed')
+    // The message says why (address in use, permission denied...): a stack would add nothing.
+    const reason = error instanceof Error ? error.message : String(error)
+    logger.fatal({ host: config.host, port: config.port }, `server.listen_failed: ${reason}`)
     process.exitCode = 1
     await app.shutdown(0)
     process.exit(1)
   }
+}
+
+function isConfigError(error: unknown): boolean {
+  return error instanceof FacewireError && error.code === 'ERR_CONFIG_INVALID'
 }

@@ -20,6 +20,8 @@ export interface Metrics {
   /** From a frame's arrival to its answer. */
   readonly wsFrameSeconds: Histogram<'outcome'>
   readonly eventsPublished: Counter<'type'>
+  /** WebSocket closes by route and close code (1008: the connection overdrew its budget). */
+  readonly wsCloses: Counter<'route' | 'code'>
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
@@ -113,6 +115,12 @@ export function createMetrics(): Metrics {
       name: 'facewire_events_published_total',
       help: 'Events published to /ws/events watchers (match, unknown)',
       labelNames: ['type'],
+      registers: [registry],
+    }),
+    wsCloses: new Counter({
+      name: 'facewire_ws_closes_total',
+      help: 'WebSocket connections closed, by route and close code (1008: over its message budget)',
+      labelNames: ['route', 'code'],
       registers: [registry],
     }),
   }

@@ -52,6 +52,14 @@ interface Pending {
 
 type Connection = WsConnection<Session>
 
+/**
+ * The abuse budget of a connection (docs/protocol.md, "Budget"): a client may overshoot its frame
+ * rate (it is answered `throttled`) up to this many times before it is closed with 1008.
+ */
+const MESSAGES_PER_ALLOWED_FRAME = 4
+/** Invalid messages (text, unreadable header) a connection may send per second; a client has none. */
+const INVALID_MESSAGES_PER_S = 10
+
 export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
   const { pipeline, metrics, logger, config } = options
   const limits = config.streams
@@ -153,6 +161,12 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
     maxPayloadBytes: limits.maxFrameBytes,
     idleTimeoutS: limits.idleTimeoutS,
     maxBackpressureBytes: limits.maxBufferedBytes * 4,
+    budget: {
+      messagesPerS: MESSAGES_PER_ALLOWED_FRAME * limits.maxFps,
+      // As much as a client within its frame rate can send in full-size frames.
+      bytesPerS: limits.maxFps * limits.maxFrameBytes,
+      invalidPerS: INVALID_MESSAGES_PER_S,
+    },
     upgrade(request) {
       const principal = options.auth.authenticate(request.headers, request.query)
       requireScope(principal, 'detect')
@@ -193,12 +207,16 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
     },
     message(connection, data, isBinary) {
       const receivedAt = performance.now()
+      // An invalid message is answered only within the connection's budget; past it the transport
+      // has closed the connection, and nothing more is spent on it.
       if (!isBinary) {
-        fail(connection, undefined, new FacewireError('ERR_MESSAGE_INVALID'), receivedAt)
+        if (connection.admitInvalid())
+          fail(connection, undefined, new FacewireError('ERR_MESSAGE_INVALID'), receivedAt)
         return
       }
       const parsed = parseFrame(data)
       if (!parsed.ok) {
+        if (!connection.admitInvalid()) return
         const error = new FacewireError('ERR_FRAME_HEADER_INVALID', parsed.reason)
         fail(connection, parsed.frameId, error, receivedAt)
         return
@@ -217,6 +235,7 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
     close(connection, code) {
       open--
       metrics.wsConnections.dec({ route: 'detect' })
+      metrics.wsCloses.inc({ route: 'detect', code: String(code) })
       const session = connection.context
       session.expiry?.cancel()
       // Its waiting frame will never start; a closed stream cannot be answered.

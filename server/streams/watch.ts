@@ -29,6 +29,8 @@ export function createWatchRoute(options: WatchRouteOptions): AnyWsRoute {
     idleTimeoutS: options.idleTimeoutS,
     // A watcher that does not read is skipped by publish until it catches up (uWS maxBackpressure).
     maxBackpressureBytes: options.maxBufferedBytes,
+    // Watchers only listen: a few messages a second is already more than any client sends.
+    budget: { messagesPerS: 10, bytesPerS: 4 * 4096, invalidPerS: 10 },
     upgrade(request) {
       const principal = options.auth.authenticate(request.headers, request.query)
       requireScope(principal, 'watch')
@@ -52,8 +54,9 @@ export function createWatchRoute(options: WatchRouteOptions): AnyWsRoute {
     message() {
       // Watchers only listen; anything they send is ignored.
     },
-    close(connection) {
+    close(connection, code) {
       options.metrics.wsConnections.dec({ route: 'events' })
+      options.metrics.wsCloses.inc({ route: 'events', code: String(code) })
       connection.context.expiry?.cancel()
     },
   })

@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http'
+import { createServer } from 'node:net'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
 import { FacewireError, toFacewireError, toWireError } from '../errors.js'
 import type { Logger } from '../logger.js'
@@ -75,6 +76,75 @@ export function errorReply(error: FacewireError, body: Record<string, unknown> =
   return jsonReply(error.http, { error: toWireError(error), ...body }, headers)
 }
 
+/**
+ * uWS listens with SO_REUSEPORT unless told otherwise: a second server on a port already in use
+ * would start, share the port (and the data directory) with the first, and the two would diverge.
+ */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1
+
+type ListenWithOptions = (
+  host: string,
+  port: number,
+  options: number,
+  callback: (socket: us_listen_socket | false) => void,
+) => unknown
+
+/**
+ * uWS says only that listening failed; a Node listen on the same address says why (the port is
+ * checked again, so a port freed meanwhile gives no reason).
+ */
+function whyNotListening(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const probe = createServer()
+    probe.once('error', (error: NodeJS.ErrnoException) => {
+      resolve(describeListenError(error, host, port))
+    })
+    probe.listen({ host, port, exclusive: true }, () => {
+      probe.close()
+      resolve('the reason is unknown (the address was free when checked again)')
+    })
+  })
+}
+
+function describeListenError(error: NodeJS.ErrnoException, host: string, port: number): string {
+  const known: Record<string, string> = {
+    EADDRINUSE: `address already in use (EADDRINUSE): another process listens on port ${String(port)} (another facewire?)`,
+    EACCES: 'permission denied (EACCES): ports below 1024 need privileges',
+    EADDRNOTAVAIL: `address not available (EADDRNOTAVAIL): ${host} is not an address of this machine`,
+    ENOTFOUND: `${host} does not resolve (ENOTFOUND)`,
+    EAI_AGAIN: `${host} does not resolve (EAI_AGAIN)`,
+  }
+  const code = error.code ?? ''
+  return known[code] ?? (code === '' ? error.message : `${error.message} (${code})`)
+}
+
+/** Why a request's declared body cannot be read, or undefined when it can. */
+export function checkDeclaredLength(
+  headers: {
+    contentLength: string | undefined
+    firstContentLength: string
+    transferEncoding: string | undefined
+  },
+  maxBodyBytes: number,
+): FacewireError | undefined {
+  if (headers.transferEncoding !== undefined) {
+    return new FacewireError(
+      'ERR_REQUEST_INVALID',
+      'Transfer-Encoding is not supported on requests: send the body with a Content-Length',
+    )
+  }
+  const declared = headers.contentLength
+  if (declared === undefined) return undefined
+  // Digits only: no sign, no blanks, no hex, no list. uWS reads the first of repeated headers and
+  // the copied headers hold the last: two different values are refused, not guessed between.
+  if (!/^[0-9]+$/.test(declared) || declared !== headers.firstContentLength) {
+    return new FacewireError('ERR_REQUEST_INVALID', 'Content-Length must be one decimal number of bytes')
+  }
+  const digits = declared.replace(/^0+(?=.)/, '')
+  if (digits.length > 15 || Number(digits) > maxBodyBytes) return new FacewireError('ERR_BODY_TOO_LARGE')
+  return undefined
+}
+
 function statusLine(status: number): string {
   return `${status} ${STATUS_CODES[status] ?? 'Unknown'}`
 }
@@ -129,8 +199,19 @@ export function createTransport(options: TransportOptions): Transport {
   function handle(route: Route, paramCount: number) {
     return (res: HttpResponse, req: HttpRequest): void => {
       const state = { aborted: false }
+      // In flight from here until its reply is sent, or until the client goes away while the body
+      // is still arriving (no handler will run then). A handler already running stays counted
+      // until it finishes, whether or not anyone waits for its reply: shutdown waits for its work.
+      let handling = false
+      let counted = false
+      const settle = (): void => {
+        if (!counted) return
+        counted = false
+        finished()
+      }
       res.onAborted(() => {
         state.aborted = true
+        if (!handling) settle()
       })
       if (!accepting) {
         send(res, state, errorReply(new FacewireError('ERR_SHUTTING_DOWN')))
@@ -138,7 +219,9 @@ export function createTransport(options: TransportOptions): Transport {
       }
       const copied = copyRequest(req, route.method, paramCount)
       inFlight++
+      counted = true
       const run = (body: Buffer | undefined): void => {
+        handling = true
         Promise.resolve()
           .then(() => route.handler({ ...copied, body }))
           .catch((error: unknown) => {
@@ -151,18 +234,25 @@ export function createTransport(options: TransportOptions): Transport {
           .then((reply) => {
             send(res, state, reply)
           })
-          .finally(finished)
+          .finally(settle)
           .catch(() => undefined)
       }
       if (!METHODS_WITH_BODY.has(route.method)) {
         run(undefined)
         return
       }
-      const declared = Number(copied.headers['content-length'] ?? '0')
-      if (declared > options.maxBodyBytes) {
+      const refused = checkDeclaredLength(
+        {
+          contentLength: copied.headers['content-length'],
+          firstContentLength: req.getHeader('content-length'),
+          transferEncoding: copied.headers['transfer-encoding'],
+        },
+        options.maxBodyBytes,
+      )
+      if (refused !== undefined) {
         // The unread body would be parsed as the next request: close the connection.
-        send(res, state, errorReply(new FacewireError('ERR_BODY_TOO_LARGE')), true)
-        finished()
+        send(res, state, errorReply(refused), true)
+        settle()
         return
       }
       const chunks: Buffer[] = []
@@ -174,7 +264,7 @@ export function createTransport(options: TransportOptions): Transport {
         if (received > options.maxBodyBytes) {
           rejected = true
           send(res, state, errorReply(new FacewireError('ERR_BODY_TOO_LARGE')), true)
-          finished()
+          settle()
           return
         }
         // uWS reuses the chunk's memory after this callback returns: copy it.
@@ -232,9 +322,13 @@ export function createTransport(options: TransportOptions): Transport {
     },
     listen(host, port) {
       return new Promise((resolve, reject) => {
-        app.listen(host, port, (socket) => {
+        // The typings lack the (host, port, options, callback) form the native binary takes.
+        const listen = app.listen.bind(app) as unknown as ListenWithOptions
+        listen(host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
           if (socket === false) {
-            reject(new Error(`could not listen on ${host}:${port}`))
+            void whyNotListening(host, port).then((reason) => {
+              reject(new Error(`could not listen on ${host}:${String(port)}: ${reason}`))
+            })
             return
           }
           listenSocket = socket

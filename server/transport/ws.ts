@@ -6,6 +6,13 @@ import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from 'uWebSoc
 import { FacewireError, toFacewireError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { HttpRequestInfo } from './http.js'
+import {
+  createMessageBudget,
+  parseMessageBudgetLimits,
+  type BudgetName,
+  type MessageBudget,
+  type MessageBudgetLimits,
+} from './message-budget.js'
 
 export type WsSendResult = 'sent' | 'buffered' | 'dropped' | 'closed'
 
@@ -22,6 +29,12 @@ export interface WsConnection<T> {
    * as the reason.
    */
   close(error: FacewireError): void
+  /**
+   * Charges an invalid message (one the route answers as an error) to the connection's budget.
+   * False when that spent it: the connection is then closed with ERR_POLICY_VIOLATION (1008) and
+   * the message must not be answered.
+   */
+  admitInvalid(): boolean
   subscribe(topic: string): void
 }
 
@@ -36,6 +49,12 @@ export interface WsRoute<T> {
   idleTimeoutS: number
   /** Send-buffer bound; a send beyond it is dropped (`dropped`). */
   maxBackpressureBytes: number
+  /**
+   * What one connection may send per second. Every message is charged before the route sees it
+   * (O(1), nothing copied yet); one that overdraws closes the connection with
+   * ERR_POLICY_VIOLATION (1008), so a flood costs the main thread a bounded amount of work.
+   */
+  budget: MessageBudgetLimits
   /** Runs before the upgrade; throw a FacewireError to refuse it with its HTTP status. */
   upgrade(request: Omit<HttpRequestInfo, 'body'>): T | Promise<T>
   open(connection: WsConnection<T>): void
@@ -51,20 +70,45 @@ export interface AnyWsRoute {
   readonly route: WsRoute<unknown>
 }
 
+/** Checks the route's bounds once, here, rather than on a connection. */
 export function defineWsRoute<T>(route: WsRoute<T>): AnyWsRoute {
-  return { pattern: route.pattern, route: route }
+  const budget = parseMessageBudgetLimits(route.budget, route.maxPayloadBytes)
+  return { pattern: route.pattern, route: { ...route, budget } }
 }
 
 interface Slot {
   connection: Connection
 }
 
+const policyViolation = new FacewireError('ERR_POLICY_VIOLATION')
+
 class Connection implements WsConnection<unknown> {
   socket: WebSocket<Slot> | undefined
   closed = false
   readonly context: unknown
-  constructor(context: unknown) {
+  private readonly budget: MessageBudget
+  private readonly onViolation: (spent: BudgetName) => void
+  constructor(context: unknown, budget: MessageBudget, onViolation: (spent: BudgetName) => void) {
     this.context = context
+    this.budget = budget
+    this.onViolation = onViolation
+  }
+  /** Charges one message; false when it overdrew the budget and the connection was closed. */
+  admit(bytes: number): boolean {
+    const spent = this.budget.chargeMessage(bytes, performance.now())
+    if (spent === undefined) return true
+    this.violate(spent)
+    return false
+  }
+  admitInvalid(): boolean {
+    if (this.closed) return false
+    if (this.budget.chargeInvalid(performance.now())) return true
+    this.violate('invalid')
+    return false
+  }
+  private violate(spent: BudgetName): void {
+    this.onViolation(spent)
+    this.close(policyViolation)
   }
   get bufferedAmount(): number {
     return this.closed || this.socket === undefined ? 0 : this.socket.getBufferedAmount()
@@ -135,9 +179,17 @@ export function registerWsRoutes(
             (contextValue) => {
               if (state.aborted) return
               state.aborted = true
+              const budget = createMessageBudget(route.budget, performance.now())
+              const onViolation = (spent: BudgetName): void => {
+                // Once per connection (it is closed at once): never a line per message.
+                hooks.logger.warn(
+                  { route: pattern, budget: spent, limits: route.budget },
+                  'ws.policy_violation',
+                )
+              }
               res.cork(() => {
                 res.upgrade<Slot>(
-                  { connection: new Connection(contextValue) },
+                  { connection: new Connection(contextValue, budget, onViolation) },
                   key,
                   protocol,
                   extensions,
@@ -169,6 +221,8 @@ export function registerWsRoutes(
           connection.close(new FacewireError('ERR_BODY_TOO_LARGE'))
           return
         }
+        // Before any copy or parse: a flood is cut off here at O(1) per message.
+        if (!connection.admit(message.byteLength)) return
         // uWS neuters the ArrayBuffer after this callback: copy it.
         route.message(connection, new Uint8Array(message.slice(0)), isBinary)
       },

@@ -24,7 +24,15 @@ export interface Child {
 export interface StartMainOptions {
   /** Called with each log line as it is parsed. */
   onLine?: (line: Record<string, unknown>) => void
+  /**
+   * The command that starts the server (default: this Node on dist/server/entry.js), run in the
+   * repository root; lines it prints that are not JSON (npm's own) are kept out of `lines`.
+   */
+  command?: readonly [string, ...string[]]
 }
+
+/** The repository root (the folder of package.json). */
+export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url))
 
 /**
  * `node dist/server/entry.js` as a child process with its JSON log lines parsed: only PATH from
@@ -41,7 +49,9 @@ export function startMain(env: Record<string, string | undefined>, options: Star
     FACEWIRE_DATA_DIR: dataDir,
     ...env,
   }
-  const child = spawn(process.execPath, [mainPath], {
+  const [command, ...args] = options.command ?? [process.execPath, mainPath]
+  const child = spawn(command, args, {
+    cwd: repoRoot,
     env: Object.fromEntries(Object.entries(merged).filter(([, value]) => value !== undefined)),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -54,8 +64,10 @@ export function startMain(env: Record<string, string | undefined>, options: Star
     buffered += chunk.toString('utf8')
     let newline
     while ((newline = buffered.indexOf('\n')) >= 0) {
-      const line = JSON.parse(buffered.slice(0, newline)) as Record<string, unknown>
+      const text = buffered.slice(0, newline)
       buffered = buffered.slice(newline + 1)
+      if (options.command !== undefined && !text.startsWith('{')) continue
+      const line = JSON.parse(text) as Record<string, unknown>
       lines.push(line)
       options.onLine?.(line)
       for (const waiter of [...waiters]) {

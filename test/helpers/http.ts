@@ -1,4 +1,5 @@
 import { request } from 'node:http'
+import { connect } from 'node:net'
 
 export interface TestResponse {
   status: number
@@ -40,5 +41,25 @@ export function httpRequest(
     )
     req.on('error', reject)
     req.end(options.body)
+  })
+}
+
+/**
+ * Writes `text` as is on a new connection and resolves with everything the server sent once it
+ * closes the connection: for requests no HTTP client would send (malformed headers, bodies cut
+ * short). Only for exchanges the server ends itself.
+ */
+export function rawExchange(port: number, text: string | Uint8Array): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    const chunks: Buffer[] = []
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ECONNRESET') reject(error)
+    })
+    socket.on('close', () => {
+      resolve(Buffer.concat(chunks).toString('latin1'))
+    })
+    socket.write(text)
   })
 }
