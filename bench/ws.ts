@@ -21,7 +21,6 @@ import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
-import sharp from 'sharp'
 import { createApiClient, type ApiClient } from '../client/api-client.js'
 import { within } from '../client/replay/pacing.js'
 import { createTally, type SentFrame, type StreamTally, type Tally } from '../client/replay/tally.js'
@@ -31,6 +30,7 @@ import type { StreamAnswer } from '../protocol/wire.js'
 import { mainPath, startMain, whenReady, type Child } from '../test/helpers/child.js'
 import { tempDataDir } from '../test/helpers/temp-dir.js'
 import { defaultFacesDir, parsePositive } from './args.js'
+import { kioskCrop, metricValue } from './crops.js'
 import { percentile, round, table } from './stats.js'
 
 const { values } = parseArgs({
@@ -63,10 +63,6 @@ const SATURATION_SHARE = 0.9
 /** How long a step waits, after its last frame, for the answers still owed. */
 const ANSWER_GRACE_MS = 10_000
 const SAMPLE_INTERVAL_MS = 500
-/** Kiosk crops: this many times the face box, at most this many pixels a side. */
-const CROP_SCALE = 2
-const CROP_MAX_SIDE = 320
-const JPEG_QUALITY = 80
 const ORG = 'bench'
 const MiB = 1024 * 1024
 
@@ -123,17 +119,6 @@ interface Sample {
   rssBytes: number
   /** Answers the server did not send (send buffer over its bound), all types. */
   answersNotSent: number
-}
-
-function metricValue(text: string, name: string): number {
-  let sum = 0
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue
-    const rest = line.slice(name.length)
-    if (rest[0] !== ' ' && rest[0] !== '{') continue
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1))
-  }
-  return sum
 }
 
 async function sampleMetrics(baseUrl: string): Promise<Sample> {
@@ -200,28 +185,6 @@ async function loadPeople(api: ApiClient): Promise<Person[]> {
     people.push({ name, identityId: identity.id, crops })
   }
   return people
-}
-
-/** What a kiosk sends: the largest face found by the server, with context, as a small JPEG. */
-async function kioskCrop(api: ApiClient, photo: Buffer): Promise<Uint8Array | undefined> {
-  const found = await api.recognize(photo)
-  const face = found.faces[0]
-  if (face === undefined) return undefined
-  const side = Math.min(
-    Math.round(CROP_SCALE * Math.max(face.box.width, face.box.height)),
-    found.width,
-    found.height,
-  )
-  const cx = face.box.x + face.box.width / 2
-  const cy = face.box.y + face.box.height / 2
-  const left = Math.round(Math.min(Math.max(0, cx - side / 2), found.width - side))
-  const top = Math.round(Math.min(Math.max(0, cy - side / 2), found.height - side))
-  const bytes = await sharp(photo)
-    .extract({ left, top, width: side, height: side })
-    .resize({ width: CROP_MAX_SIDE, height: CROP_MAX_SIDE, fit: 'inside', withoutEnlargement: true })
-    .jpeg({ quality: JPEG_QUALITY })
-    .toBuffer()
-  return new Uint8Array(bytes)
 }
 
 /* ---- one step ---- */

@@ -1,0 +1,45 @@
+/**
+ * Frames as the kiosk sends them, cut from LFW photos: the largest face the server finds, about
+ * twice its box, at most 320 px a side, JPEG quality 80. Shared by bench:ws and bench:soak.
+ */
+import sharp from 'sharp'
+import type { ApiClient } from '../client/api-client.js'
+
+/** Kiosk crops: this many times the face box, at most this many pixels a side. */
+const CROP_SCALE = 2
+const CROP_MAX_SIDE = 320
+const JPEG_QUALITY = 80
+
+/** What a kiosk sends: the largest face found by the server, with context, as a small JPEG. */
+export async function kioskCrop(api: ApiClient, photo: Buffer): Promise<Uint8Array | undefined> {
+  const found = await api.recognize(photo)
+  const face = found.faces[0]
+  if (face === undefined) return undefined
+  const side = Math.min(
+    Math.round(CROP_SCALE * Math.max(face.box.width, face.box.height)),
+    found.width,
+    found.height,
+  )
+  const cx = face.box.x + face.box.width / 2
+  const cy = face.box.y + face.box.height / 2
+  const left = Math.round(Math.min(Math.max(0, cx - side / 2), found.width - side))
+  const top = Math.round(Math.min(Math.max(0, cy - side / 2), found.height - side))
+  const bytes = await sharp(photo)
+    .extract({ left, top, width: side, height: side })
+    .resize({ width: CROP_MAX_SIDE, height: CROP_MAX_SIDE, fit: 'inside', withoutEnlargement: true })
+    .jpeg({ quality: JPEG_QUALITY })
+    .toBuffer()
+  return new Uint8Array(bytes)
+}
+
+/** The sum of a Prometheus text exposition's samples of `name`, over all label sets. */
+export function metricValue(text: string, name: string): number {
+  let sum = 0
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue
+    const rest = line.slice(name.length)
+    if (rest[0] !== ' ' && rest[0] !== '{') continue
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return sum
+}
