@@ -22,7 +22,6 @@
  *   npm run bench:soak -- [--minutes 30] [--streams N] [--fps 10] [--workers N] [--faces ../shared/faces]
  */
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { readdir, readFile, rm } from 'node:fs/promises'
 import { cpus } from 'node:os'
@@ -35,11 +34,11 @@ import { createTally, type SentFrame, type StreamTally } from '../client/replay/
 import { openDetectStream, openEventStream, type DetectStream } from '../client/stream-client.js'
 import type { AnswerType } from '../client/replay/tally.js'
 import { mintToken } from '../server/auth.js'
-import { mainPath, startMain, whenReady, type Child } from '../test/helpers/child.js'
+import { mainPath } from '../test/helpers/child.js'
 import { tempDataDir } from '../test/helpers/temp-dir.js'
 import { flood } from '../test/helpers/ws-flood.js'
 import { defaultFacesDir, parsePositive } from './args.js'
-import { kioskCrop, metricValue } from './crops.js'
+import { kioskCrop, metricValue, startBenchServer, stopBenchServer } from './shared.js'
 import { round, table } from './stats.js'
 
 const { values } = parseArgs({
@@ -76,34 +75,6 @@ const FLOOD_MAX_MESSAGES = 2_000_000
 const ANSWER_GRACE_MS = 15_000
 
 /* ---- the server ---- */
-
-async function startServer(
-  dataDir: string,
-  secret: string,
-): Promise<{ main: Child; baseUrl: string; workers: number }> {
-  const main = startMain(
-    {
-      LOG_LEVEL: 'info',
-      FACEWIRE_DATA_DIR: dataDir,
-      FACEWIRE_JWT_SECRET: secret,
-      FACEWIRE_WORKERS: workersOption === undefined ? undefined : String(workersOption),
-    },
-    {
-      onLine: (line) => {
-        // ws.policy_violation is expected here (the floods): count it, do not print it.
-        if (typeof line['level'] === 'number' && line['level'] >= 50)
-          process.stderr.write(`server: ${JSON.stringify(line)}\n`)
-      },
-    },
-  )
-  try {
-    const ready = await whenReady(main)
-    return { main, baseUrl: ready.baseUrl, workers: ready.workers ?? cpus().length }
-  } catch (error) {
-    main.child.kill('SIGKILL')
-    throw error
-  }
-}
 
 interface ServerSample {
   rssMiB: number
@@ -252,7 +223,11 @@ const token = mintToken({
   ttlSeconds,
   key: secret,
 })
-const server = await startServer(dataDir, secret).catch(async (error: unknown) => {
+const server = await startBenchServer({
+  FACEWIRE_DATA_DIR: dataDir,
+  FACEWIRE_JWT_SECRET: secret,
+  FACEWIRE_WORKERS: workersOption === undefined ? undefined : String(workersOption),
+}).catch(async (error: unknown) => {
   await rm(dataDir, { recursive: true, force: true })
   throw error
 })
@@ -557,12 +532,7 @@ try {
       `${JSON.stringify(report)}\n`,
   )
 } finally {
-  const { child } = server.main
-  if (child.exitCode === null) {
-    const exited = once(child, 'exit')
-    child.kill('SIGTERM')
-    await exited
-  }
+  await stopBenchServer(server)
   await rm(dataDir, { recursive: true, force: true })
 }
 process.exit(exitCode)

@@ -14,7 +14,6 @@
  * enrolled first (from another photo), so every frame runs a real gallery search.
  */
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { readdir, readFile, rm } from 'node:fs/promises'
 import { cpus } from 'node:os'
@@ -27,10 +26,10 @@ import { createTally, type SentFrame, type StreamTally, type Tally } from '../cl
 import { openDetectStream, type DetectStream } from '../client/stream-client.js'
 import { mintToken } from '../server/auth.js'
 import type { StreamAnswer } from '../protocol/wire.js'
-import { mainPath, startMain, whenReady, type Child } from '../test/helpers/child.js'
+import { mainPath } from '../test/helpers/child.js'
 import { tempDataDir } from '../test/helpers/temp-dir.js'
 import { defaultFacesDir, parsePositive } from './args.js'
-import { kioskCrop, metricValue } from './crops.js'
+import { kioskCrop, metricValue, startBenchServer, stopBenchServer, type BenchServer } from './shared.js'
 import { percentile, round, table } from './stats.js'
 
 const { values } = parseArgs({
@@ -68,47 +67,21 @@ const MiB = 1024 * 1024
 
 /* ---- the server, as a child process ---- */
 
-interface Server {
-  main: Child
-  baseUrl: string
-  workers: number
+type Server = BenchServer
+
+function startServer(dataDir: string, secret: string): Promise<Server> {
+  return startBenchServer({
+    FACEWIRE_DATA_DIR: dataDir,
+    FACEWIRE_JWT_SECRET: secret,
+    // Far above what the pipeline sustains: the rate limits must not hide its capacity.
+    FACEWIRE_STREAM_MAX_FPS: '1000',
+    FACEWIRE_ORG_MAX_FPS: '100000',
+    // The server's default pool size unless --workers says otherwise.
+    FACEWIRE_WORKERS: workers === undefined ? undefined : String(workers),
+  })
 }
 
-async function startServer(dataDir: string, secret: string): Promise<Server> {
-  const main = startMain(
-    {
-      LOG_LEVEL: 'info',
-      FACEWIRE_DATA_DIR: dataDir,
-      FACEWIRE_JWT_SECRET: secret,
-      // Far above what the pipeline sustains: the rate limits must not hide its capacity.
-      FACEWIRE_STREAM_MAX_FPS: '1000',
-      FACEWIRE_ORG_MAX_FPS: '100000',
-      // The server's default pool size unless --workers says otherwise.
-      FACEWIRE_WORKERS: workers === undefined ? undefined : String(workers),
-    },
-    {
-      onLine: (line) => {
-        if (typeof line['level'] === 'number' && line['level'] >= 50)
-          process.stderr.write(`server: ${JSON.stringify(line)}\n`)
-      },
-    },
-  )
-  try {
-    const ready = await whenReady(main)
-    return { main, baseUrl: ready.baseUrl, workers: ready.workers ?? cpus().length }
-  } catch (error) {
-    main.child.kill('SIGKILL')
-    throw error
-  }
-}
-
-async function stopServer(server: Server): Promise<void> {
-  const { child } = server.main
-  if (child.exitCode !== null) return
-  const exited = once(child, 'exit')
-  child.kill('SIGTERM')
-  await exited
-}
+const stopServer = stopBenchServer
 
 /* ---- /metrics sampling ---- */
 

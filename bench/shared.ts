@@ -1,9 +1,52 @@
 /**
- * Frames as the kiosk sends them, cut from LFW photos: the largest face the server finds, about
- * twice its box, at most 320 px a side, JPEG quality 80. Shared by bench:ws and bench:soak.
+ * What bench:ws and bench:soak share: the server as a child process, its /metrics, and frames as
+ * the kiosk sends them, cut from LFW photos (the largest face the server finds, about twice its
+ * box, at most 320 px a side, JPEG quality 80).
  */
+import { once } from 'node:events'
+import { cpus } from 'node:os'
 import sharp from 'sharp'
 import type { ApiClient } from '../client/api-client.js'
+import { startMain, whenReady, type Child } from '../test/helpers/child.js'
+
+export interface BenchServer {
+  main: Child
+  baseUrl: string
+  /** The pool's size, from `pipeline.ready`. */
+  workers: number
+}
+
+/**
+ * The compiled server on `env` (LOG_LEVEL info), ready (models loaded, /ready 200); its error
+ * lines are copied to stderr.
+ */
+export async function startBenchServer(env: Record<string, string | undefined>): Promise<BenchServer> {
+  const main = startMain(
+    { LOG_LEVEL: 'info', ...env },
+    {
+      onLine: (line) => {
+        if (typeof line['level'] === 'number' && line['level'] >= 50)
+          process.stderr.write(`server: ${JSON.stringify(line)}\n`)
+      },
+    },
+  )
+  try {
+    const ready = await whenReady(main)
+    return { main, baseUrl: ready.baseUrl, workers: ready.workers ?? cpus().length }
+  } catch (error) {
+    main.child.kill('SIGKILL')
+    throw error
+  }
+}
+
+/** SIGTERM, and the exit awaited. */
+export async function stopBenchServer(server: BenchServer): Promise<void> {
+  const { child } = server.main
+  if (child.exitCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGTERM')
+  await exited
+}
 
 /** Kiosk crops: this many times the face box, at most this many pixels a side. */
 const CROP_SCALE = 2
