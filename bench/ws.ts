@@ -14,23 +14,22 @@
  * enrolled first (from another photo), so every frame runs a real gallery search.
  */
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { readdir, readFile, rm } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
-import sharp from 'sharp'
 import { createApiClient, type ApiClient } from '../client/api-client.js'
 import { within } from '../client/replay/pacing.js'
 import { createTally, type SentFrame, type StreamTally, type Tally } from '../client/replay/tally.js'
 import { openDetectStream, type DetectStream } from '../client/stream-client.js'
 import { mintToken } from '../server/auth.js'
 import type { StreamAnswer } from '../protocol/wire.js'
-import { mainPath, startMain, whenReady, type Child } from '../test/helpers/child.js'
+import { mainPath } from '../test/helpers/child.js'
 import { tempDataDir } from '../test/helpers/temp-dir.js'
 import { defaultFacesDir, parsePositive } from './args.js'
+import { kioskCrop, metricValue, startBenchServer, stopBenchServer, type BenchServer } from './shared.js'
 import { percentile, round, table } from './stats.js'
 
 const { values } = parseArgs({
@@ -63,56 +62,26 @@ const SATURATION_SHARE = 0.9
 /** How long a step waits, after its last frame, for the answers still owed. */
 const ANSWER_GRACE_MS = 10_000
 const SAMPLE_INTERVAL_MS = 500
-/** Kiosk crops: this many times the face box, at most this many pixels a side. */
-const CROP_SCALE = 2
-const CROP_MAX_SIDE = 320
-const JPEG_QUALITY = 80
 const ORG = 'bench'
 const MiB = 1024 * 1024
 
 /* ---- the server, as a child process ---- */
 
-interface Server {
-  main: Child
-  baseUrl: string
-  workers: number
+type Server = BenchServer
+
+function startServer(dataDir: string, secret: string): Promise<Server> {
+  return startBenchServer({
+    FACEWIRE_DATA_DIR: dataDir,
+    FACEWIRE_JWT_SECRET: secret,
+    // Far above what the pipeline sustains: the rate limits must not hide its capacity.
+    FACEWIRE_STREAM_MAX_FPS: '1000',
+    FACEWIRE_ORG_MAX_FPS: '100000',
+    // The server's default pool size unless --workers says otherwise.
+    FACEWIRE_WORKERS: workers === undefined ? undefined : String(workers),
+  })
 }
 
-async function startServer(dataDir: string, secret: string): Promise<Server> {
-  const main = startMain(
-    {
-      LOG_LEVEL: 'info',
-      FACEWIRE_DATA_DIR: dataDir,
-      FACEWIRE_JWT_SECRET: secret,
-      // Far above what the pipeline sustains: the rate limits must not hide its capacity.
-      FACEWIRE_STREAM_MAX_FPS: '1000',
-      FACEWIRE_ORG_MAX_FPS: '100000',
-      // The server's default pool size unless --workers says otherwise.
-      FACEWIRE_WORKERS: workers === undefined ? undefined : String(workers),
-    },
-    {
-      onLine: (line) => {
-        if (typeof line['level'] === 'number' && line['level'] >= 50)
-          process.stderr.write(`server: ${JSON.stringify(line)}\n`)
-      },
-    },
-  )
-  try {
-    const ready = await whenReady(main)
-    return { main, baseUrl: ready.baseUrl, workers: ready.workers ?? cpus().length }
-  } catch (error) {
-    main.child.kill('SIGKILL')
-    throw error
-  }
-}
-
-async function stopServer(server: Server): Promise<void> {
-  const { child } = server.main
-  if (child.exitCode !== null) return
-  const exited = once(child, 'exit')
-  child.kill('SIGTERM')
-  await exited
-}
+const stopServer = stopBenchServer
 
 /* ---- /metrics sampling ---- */
 
@@ -123,17 +92,6 @@ interface Sample {
   rssBytes: number
   /** Answers the server did not send (send buffer over its bound), all types. */
   answersNotSent: number
-}
-
-function metricValue(text: string, name: string): number {
-  let sum = 0
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue
-    const rest = line.slice(name.length)
-    if (rest[0] !== ' ' && rest[0] !== '{') continue
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1))
-  }
-  return sum
 }
 
 async function sampleMetrics(baseUrl: string): Promise<Sample> {
@@ -200,28 +158,6 @@ async function loadPeople(api: ApiClient): Promise<Person[]> {
     people.push({ name, identityId: identity.id, crops })
   }
   return people
-}
-
-/** What a kiosk sends: the largest face found by the server, with context, as a small JPEG. */
-async function kioskCrop(api: ApiClient, photo: Buffer): Promise<Uint8Array | undefined> {
-  const found = await api.recognize(photo)
-  const face = found.faces[0]
-  if (face === undefined) return undefined
-  const side = Math.min(
-    Math.round(CROP_SCALE * Math.max(face.box.width, face.box.height)),
-    found.width,
-    found.height,
-  )
-  const cx = face.box.x + face.box.width / 2
-  const cy = face.box.y + face.box.height / 2
-  const left = Math.round(Math.min(Math.max(0, cx - side / 2), found.width - side))
-  const top = Math.round(Math.min(Math.max(0, cy - side / 2), found.height - side))
-  const bytes = await sharp(photo)
-    .extract({ left, top, width: side, height: side })
-    .resize({ width: CROP_MAX_SIDE, height: CROP_MAX_SIDE, fit: 'inside', withoutEnlargement: true })
-    .jpeg({ quality: JPEG_QUALITY })
-    .toBuffer()
-  return new Uint8Array(bytes)
 }
 
 /* ---- one step ---- */
