@@ -162,13 +162,14 @@ export function openEmbedding(
 /** ERR_CONFIG_INVALID for a row encrypted under a key the ring does not hold. */
 export function unknownKey(keyId: string, ring: EmbeddingKeyRing): FacewireError {
   const held = [...ring.keys.keys()]
-  return new FacewireError(
-    'ERR_CONFIG_INVALID',
-    `embeddings are encrypted under key ${keyId}, which is neither ${KEY_VARIABLE} nor ${PREVIOUS_KEY_VARIABLE} ` +
-      `(keys held: ${held.length === 0 ? 'none' : held.join(', ')}); while a key rotation is under way, set the ` +
-      `old key as ${PREVIOUS_KEY_VARIABLE}`,
-    { details: { variables: [KEY_VARIABLE, PREVIOUS_KEY_VARIABLE], keyId } },
-  )
+  const message =
+    held.length === 0
+      ? `the gallery holds embeddings encrypted under key ${keyId} but ${KEY_VARIABLE} is not set`
+      : `embeddings are encrypted under key ${keyId}, which is neither ${KEY_VARIABLE} nor ${PREVIOUS_KEY_VARIABLE} ` +
+        `(keys held: ${held.join(', ')}); while a key rotation is under way, set the old key as ${PREVIOUS_KEY_VARIABLE}`
+  return new FacewireError('ERR_CONFIG_INVALID', message, {
+    details: { variables: [KEY_VARIABLE, PREVIOUS_KEY_VARIABLE], keyId },
+  })
 }
 
 /** The bytes stored for an embedding: encrypted when a key is given, clear otherwise. */

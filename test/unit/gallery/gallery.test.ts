@@ -5,20 +5,15 @@ import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { FacewireError } from '../../../server/errors.js'
 import { fitImpostorModel, thresholdFor } from '../../../server/gallery/calibration.js'
-import { createGallery, type GalleryOptions } from '../../../server/gallery/index.js'
+import { createGallery } from '../../../server/gallery/index.js'
 import { DATABASE_FILE } from '../../../server/gallery/store.js'
 import { singleLayout } from '../../../server/pipeline/embedding-layout.js'
 import { createMemoryLogger, tempDataDir } from '../../helpers/app.js'
-import { seededRandom } from '../../helpers/images.js'
+import { testGalleryOptions, unitVector } from '../../helpers/gallery.js'
 
 const actor = { sub: 'test' }
 
-function unit(seed: number, dim = 16): Float32Array {
-  const random = seededRandom(seed)
-  const v = Float32Array.from({ length: dim }, () => random() - 0.5)
-  const norm = Math.hypot(...v)
-  return v.map((x) => x / norm)
-}
+const unit = unitVector
 
 /** `base` nudged by a small amount of noise, renormalised. */
 function near(base: Float32Array, seed: number, amount = 0.05): Float32Array {
@@ -37,16 +32,7 @@ function dataDirFor(t: TestContext): string {
   return dataDir
 }
 
-function options(dataDir: string, overrides: Partial<GalleryOptions> = {}): GalleryOptions {
-  return {
-    dataDir,
-    logger: createMemoryLogger().logger,
-    layout: singleLayout(16, 'model-a'),
-    hnsw: { M: 8, efConstruction: 50, ef: 32 },
-    policy: { targetFpir: 0.01, threshold: 0.9, margin: 0.02, topK: 3 },
-    ...overrides,
-  }
-}
+const options = testGalleryOptions
 
 test('faces of another embedder model are kept but never searched, and counted as stale', (t) => {
   const dataDir = dataDirFor(t)
