@@ -25,7 +25,7 @@ import {
 import { DataToolError } from './data-tool-error.js'
 import { fsyncPath, writeFileDurably } from './durable-files.js'
 import { embeddingKeyId } from './embedding-crypto.js'
-import { copySnapshot } from './hnsw-index.js'
+import { copySnapshot, MANIFEST_FILE as SNAPSHOT_MANIFEST_FILE } from './hnsw-index.js'
 import { backupDatabase, DATABASE_FILE, isDatabaseInUse, openStore, type KeyUsage } from './store.js'
 
 /** Tries at copying a snapshot that a server keeps replacing, before the backup goes without it. */
@@ -99,7 +99,8 @@ function copySnapshotOf(
   logger: Logger,
 ): { seq: number; files: string[] } | undefined {
   const from = join(dataDir, SNAPSHOT_DIR)
-  if (!existsSync(from)) return undefined
+  // No snapshot written yet (a young server): the restored one rebuilds, as this one would.
+  if (!existsSync(join(from, SNAPSHOT_MANIFEST_FILE))) return undefined
   const to = join(backupDir, SNAPSHOT_DIR)
   let reason = ''
   for (let attempt = 1; attempt <= SNAPSHOT_COPY_ATTEMPTS; attempt++) {
