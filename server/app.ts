@@ -264,6 +264,7 @@ async function openGallery(config: Config, logger: Logger, metrics: Metrics): Pr
   return createGallery({
     ...(await galleryOptionsFromConfig(config, logger)),
     embeddingKey: config.embeddingKey,
+    previousEmbeddingKey: config.embeddingKeyPrevious,
     metrics,
   })
 }

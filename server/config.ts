@@ -28,6 +28,13 @@ const unit = z.coerce
   .min(0, 'must be between 0 and 1')
   .max(1, 'must be between 0 and 1')
 
+/** An AES-256 key as the environment and key files carry it: 32 bytes in base64. */
+const embeddingKey = z
+  .string()
+  .refine((value) => Buffer.from(value, 'base64').length === 32 && /^[A-Za-z0-9+/]+=*$/.test(value), {
+    message: 'must be 32 bytes in base64 (openssl rand -base64 32)',
+  })
+
 const JWT_ALGORITHMS = ['HS256', 'RS256', 'ES256'] as const
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number]
 
@@ -81,12 +88,9 @@ const envSchema = z.object({
     .enum(JWT_ALGORITHMS, { error: `must be one of ${JWT_ALGORITHMS.join(', ')}` })
     .default('HS256'),
   FACEWIRE_JWT_PUBLIC_KEY_FILE: z.string().min(1, 'must not be empty').optional(),
-  FACEWIRE_EMBEDDING_KEY: z
-    .string()
-    .refine((value) => Buffer.from(value, 'base64').length === 32 && /^[A-Za-z0-9+/]+=*$/.test(value), {
-      message: 'must be 32 bytes in base64 (openssl rand -base64 32)',
-    })
-    .optional(),
+  FACEWIRE_EMBEDDING_KEY: embeddingKey.optional(),
+  FACEWIRE_EMBEDDING_KEY_PREVIOUS: embeddingKey.optional(),
+  FACEWIRE_NEW_EMBEDDING_KEY: embeddingKey.optional(),
   FACEWIRE_HNSW_M: count(2, 100).default(48),
   FACEWIRE_HNSW_EF_CONSTRUCTION: count(2, 2000).default(200),
   FACEWIRE_HNSW_EF: count(1, 5000).default(512),
@@ -176,6 +180,10 @@ export interface Config {
   readonly jwtPublicKeyFile: string | undefined
   /** 32-byte AES-256-GCM key for embeddings at rest; undefined = stored in clear (warned). */
   readonly embeddingKey: Buffer | undefined
+  /** The key before the current one: read, never written, while `facewire rotate-key` runs. */
+  readonly embeddingKeyPrevious: Buffer | undefined
+  /** The key `facewire rotate-key` re-encrypts under (the server does not use it). */
+  readonly newEmbeddingKey: Buffer | undefined
   readonly hnsw: { readonly M: number; readonly efConstruction: number; readonly ef: number }
   /** How often the index snapshot is rewritten when the gallery changed. */
   readonly snapshotIntervalMs: number
@@ -234,24 +242,118 @@ export interface Config {
 
 export const CONFIG_VARIABLES = Object.keys(envSchema.shape) as (keyof typeof envSchema.shape)[]
 
+/** What the operator tools working on a data folder (backup, restore, rotate-key) read. */
+export interface DataToolConfig {
+  readonly dataDir: string
+  readonly logLevel: LogLevel
+  readonly embeddingKey: Buffer | undefined
+  readonly embeddingKeyPrevious: Buffer | undefined
+  readonly newEmbeddingKey: Buffer | undefined
+}
+
+const dataToolSchema = envSchema.pick({
+  FACEWIRE_DATA_DIR: true,
+  LOG_LEVEL: true,
+  FACEWIRE_EMBEDDING_KEY: true,
+  FACEWIRE_EMBEDDING_KEY_PREVIOUS: true,
+  FACEWIRE_NEW_EMBEDDING_KEY: true,
+})
+
 /**
- * Validates the environment once and returns a frozen config. Throws ERR_CONFIG_INVALID with a
- * message naming every offending variable. Empty strings count as unset.
+ * The variables of DataToolConfig only, validated as parseConfig does (so a tool runs from a shell
+ * that lacks the server's other settings, FACEWIRE_JWT_SECRET included). LOG_LEVEL defaults to
+ * `warn`: the tools print their own report. Throws ERR_CONFIG_INVALID naming every bad variable.
  */
-export function parseConfig(env: Readonly<Record<string, string | undefined>>): Config {
+export function parseDataToolConfig(env: Readonly<Record<string, string | undefined>>): DataToolConfig {
+  const e = parseSchema(dataToolSchema, {
+    LOG_LEVEL: 'warn',
+    ...definedOnly(env, Object.keys(dataToolSchema.shape)),
+  })
+  checkKeyPair(e.FACEWIRE_EMBEDDING_KEY, e.FACEWIRE_EMBEDDING_KEY_PREVIOUS)
+  return Object.freeze({ dataDir: e.FACEWIRE_DATA_DIR, logLevel: e.LOG_LEVEL, ...toKeys(e) })
+}
+
+/**
+ * A key read from a file (`facewire rotate-key --new-key-file`): 32 bytes in base64 as
+ * FACEWIRE_EMBEDDING_KEY, surrounding whitespace ignored. Throws ERR_CONFIG_INVALID naming `source`.
+ */
+export function parseEmbeddingKeyText(text: string, source: string): Buffer {
+  const value = text.trim()
+  const parsed = embeddingKey.safeParse(value)
+  if (!parsed.success) {
+    throw new FacewireError(
+      'ERR_CONFIG_INVALID',
+      `invalid configuration: ${source}: ${parsed.error.issues[0]?.message ?? 'not a key'}`,
+      { details: { variables: [source] } },
+    )
+  }
+  return Buffer.from(value, 'base64')
+}
+
+function toKeys(e: {
+  FACEWIRE_EMBEDDING_KEY?: string | undefined
+  FACEWIRE_EMBEDDING_KEY_PREVIOUS?: string | undefined
+  FACEWIRE_NEW_EMBEDDING_KEY?: string | undefined
+}): Pick<DataToolConfig, 'embeddingKey' | 'embeddingKeyPrevious' | 'newEmbeddingKey'> {
+  const decode = (value: string | undefined) =>
+    value === undefined ? undefined : Buffer.from(value, 'base64')
+  return {
+    embeddingKey: decode(e.FACEWIRE_EMBEDDING_KEY),
+    embeddingKeyPrevious: decode(e.FACEWIRE_EMBEDDING_KEY_PREVIOUS),
+    newEmbeddingKey: decode(e.FACEWIRE_NEW_EMBEDDING_KEY),
+  }
+}
+
+/** The previous key only makes sense beside a current one, and a different one. */
+function checkKeyPair(current: string | undefined, previous: string | undefined): void {
+  if (previous === undefined) return
+  const problem =
+    current === undefined
+      ? 'needs FACEWIRE_EMBEDDING_KEY (the key new embeddings are written under)'
+      : Buffer.from(current, 'base64').equals(Buffer.from(previous, 'base64'))
+        ? 'is FACEWIRE_EMBEDDING_KEY itself: set the old key here and the new one in FACEWIRE_EMBEDDING_KEY'
+        : undefined
+  if (problem === undefined) return
+  throw new FacewireError(
+    'ERR_CONFIG_INVALID',
+    `invalid configuration: FACEWIRE_EMBEDDING_KEY_PREVIOUS: ${problem}`,
+    {
+      details: { variables: ['FACEWIRE_EMBEDDING_KEY_PREVIOUS'] },
+    },
+  )
+}
+
+/** The named variables of `env` that are set and not empty (empty counts as unset). */
+function definedOnly(
+  env: Readonly<Record<string, string | undefined>>,
+  names: readonly string[],
+): Record<string, string> {
   const input: Record<string, string> = {}
-  for (const name of CONFIG_VARIABLES) {
+  for (const name of names) {
     const value = env[name]
     if (value !== undefined && value !== '') input[name] = value
   }
-  const parsed = envSchema.safeParse(input)
+  return input
+}
+
+/** Parses with `schema`, or throws ERR_CONFIG_INVALID naming every offending variable. */
+function parseSchema<T extends z.ZodType>(schema: T, input: Record<string, string>): z.infer<T> {
+  const parsed = schema.safeParse(input)
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`)
     throw new FacewireError('ERR_CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`, {
       details: { variables: parsed.error.issues.map((issue) => issue.path.join('.')) },
     })
   }
-  const e = parsed.data
+  return parsed.data
+}
+
+/**
+ * Validates the environment once and returns a frozen config. Throws ERR_CONFIG_INVALID with a
+ * message naming every offending variable. Empty strings count as unset.
+ */
+export function parseConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  const e = parseSchema(envSchema, definedOnly(env, CONFIG_VARIABLES))
   if (
     e.NODE_ENV === 'production' &&
     e.FACEWIRE_JWT_ALGORITHM === 'HS256' &&
@@ -270,6 +372,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       { details: { variables: ['FACEWIRE_JWT_PUBLIC_KEY_FILE'] } },
     )
   }
+  checkKeyPair(e.FACEWIRE_EMBEDDING_KEY, e.FACEWIRE_EMBEDDING_KEY_PREVIOUS)
   if (e.FACEWIRE_HNSW_EF_CONSTRUCTION < e.FACEWIRE_HNSW_M) {
     throw new FacewireError(
       'ERR_CONFIG_INVALID',
@@ -295,8 +398,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     modelsDir: e.FACEWIRE_MODELS_DIR,
     jwtAlgorithm: e.FACEWIRE_JWT_ALGORITHM,
     jwtPublicKeyFile: e.FACEWIRE_JWT_PUBLIC_KEY_FILE,
-    embeddingKey:
-      e.FACEWIRE_EMBEDDING_KEY === undefined ? undefined : Buffer.from(e.FACEWIRE_EMBEDDING_KEY, 'base64'),
+    ...toKeys(e),
     hnsw: Object.freeze({
       M: e.FACEWIRE_HNSW_M,
       efConstruction: e.FACEWIRE_HNSW_EF_CONSTRUCTION,

@@ -4,7 +4,7 @@
  * in client/cli/; operator tools that run server code (token, eval, serve) live here in server/cli/.
  * Each is loaded on demand so `facewire --help` stays instant.
  */
-import { readFileSync } from 'node:fs'
+import { facewireVersion } from './version.js'
 
 interface Command {
   summary: string
@@ -32,13 +32,18 @@ const COMMANDS: Record<string, Command> = {
     summary: 'run the server (configured by environment variables, see docs/configuration.md)',
     run: async (args) => (await import('./serve.js')).runServe(args),
   },
-}
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-    version: string
-  }
-  return pkg.version
+  backup: {
+    summary: 'copy the gallery of a data folder while the server serves (facewire backup --help)',
+    run: async (args) => (await import('./backup.js')).runBackup(args),
+  },
+  restore: {
+    summary: 'restore a backup into a data folder no server runs on (facewire restore --help)',
+    run: async (args) => (await import('./restore.js')).runRestore(args),
+  },
+  'rotate-key': {
+    summary: 're-encrypt every embedding under a new key, serving meanwhile (facewire rotate-key --help)',
+    run: async (args) => (await import('./rotate-key.js')).runRotateKey(args),
+  },
 }
 
 function usage(): string {
@@ -60,7 +65,7 @@ export async function runCli(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0
   }
   if (name === '--version' || name === '-v') {
-    process.stdout.write(version() + '\n')
+    process.stdout.write(facewireVersion() + '\n')
     return 0
   }
   const command = COMMANDS[name]

@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import {
   closeSync,
-  fsyncSync,
+  copyFileSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -15,12 +15,12 @@ import {
   renameSync,
   rmSync,
   statSync,
-  writeSync,
 } from 'node:fs'
 import { join } from 'node:path'
 import hnswlib from 'hnswlib-node'
 import { z } from 'zod'
 import { FacewireError } from '../errors.js'
+import { fsyncPath, sha256File, writeFileDurably } from './durable-files.js'
 import type { Neighbour } from './types.js'
 
 export interface IndexParams {
@@ -78,7 +78,6 @@ const SNAPSHOT_VERSION = 1
 /** Per-org file names: sha256(org) hex, a per-save generation, never the raw org string. */
 const INDEX_FILE_PATTERN = /^[0-9a-f]{64}\.[0-9a-f]{12}\.hnsw$/
 const STALE_FILE_PATTERN = /^(?:[0-9a-f]{64}\.[0-9a-f]{12}\.hnsw(?:\.tmp)?|manifest\.json\.tmp)$/
-const HASH_CHUNK_BYTES = 1 << 20
 const MAX_LABEL = 0xffff_ffff
 /** hnswlib's file header: 6 size_t, 2 int32, 3 size_t, 1 double, 1 size_t. */
 const HEADER_BYTES = 96
@@ -252,43 +251,6 @@ const manifestSchema = z.strictObject({
 
 type Manifest = z.infer<typeof manifestSchema>
 
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r')
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-}
-
-function sha256File(path: string): { sha256: string; bytes: number } {
-  const hash = createHash('sha256')
-  const buffer = Buffer.allocUnsafe(HASH_CHUNK_BYTES)
-  const fd = openSync(path, 'r')
-  let bytes = 0
-  try {
-    for (;;) {
-      const read = readSync(fd, buffer, 0, buffer.length, null)
-      if (read === 0) break
-      hash.update(buffer.subarray(0, read))
-      bytes += read
-    }
-  } finally {
-    closeSync(fd)
-  }
-  return { sha256: hash.digest('hex'), bytes }
-}
-
-function writeFileDurably(path: string, text: string): void {
-  const fd = openSync(path, 'w')
-  try {
-    writeSync(fd, text)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-}
-
 function withChecksum(body: Omit<Manifest, 'checksum'>): Manifest {
   return { ...body, checksum: sha256Hex(JSON.stringify(body)) }
 }
@@ -398,7 +360,9 @@ function checkHeader(path: string, entry: Manifest['orgs'][number], params: Inde
   return undefined
 }
 
-function readManifest(dir: string): { ok: true; manifest: Manifest } | { ok: false; reason: string } {
+function readManifest(
+  dir: string,
+): { ok: true; manifest: Manifest; text: string } | { ok: false; reason: string } {
   let text: string
   try {
     text = readFileSync(join(dir, MANIFEST_FILE), 'utf8')
@@ -416,7 +380,50 @@ function readManifest(dir: string): { ok: true; manifest: Manifest } | { ok: fal
     return { ok: false, reason: `manifest is malformed: ${parsed.error.issues[0]?.message}` }
   const { checksum, ...body } = parsed.data
   if (sha256Hex(JSON.stringify(body)) !== checksum) return { ok: false, reason: 'manifest checksum mismatch' }
-  return { ok: true, manifest: parsed.data }
+  return { ok: true, manifest: parsed.data, text }
+}
+
+/** A snapshot copied by copySnapshot: its change seq and the files written (relative to toDir). */
+export type CopiedSnapshot = { ok: true; seq: number; files: string[] } | { ok: false; reason: string }
+
+/**
+ * Copies the snapshot of `fromDir` (its manifest and the index files it lists) into `toDir`,
+ * checking every copied file against the manifest's size and sha256, while a server may be
+ * writing the next snapshot there: saveSnapshot commits a snapshot by renaming its manifest into
+ * place before it removes the files of the previous one, so a file the manifest read here names
+ * is either copied whole or gone (then this fails, and a retry reads the newer manifest). Nothing
+ * is left in `toDir` when it fails. The native reader never sees the files.
+ */
+export function copySnapshot(fromDir: string, toDir: string): CopiedSnapshot {
+  const read = readManifest(fromDir)
+  if (!read.ok) return read
+  const { manifest, text } = read
+  mkdirSync(toDir, { recursive: true, mode: 0o700 })
+  const written: string[] = []
+  try {
+    for (const entry of manifest.orgs) {
+      const target = join(toDir, entry.file)
+      written.push(target)
+      copyFileSync(join(fromDir, entry.file), target)
+      fsyncPath(target)
+      const copied = sha256File(target)
+      if (copied.bytes !== entry.bytes || copied.sha256 !== entry.sha256) {
+        throw new Error(`${entry.file} changed while it was copied`)
+      }
+    }
+    const target = join(toDir, MANIFEST_FILE)
+    written.push(target)
+    writeFileDurably(target, text)
+    fsyncPath(toDir)
+    return {
+      ok: true,
+      seq: manifest.seq,
+      files: [...manifest.orgs.map((entry) => entry.file), MANIFEST_FILE],
+    }
+  } catch (error) {
+    for (const path of written) rmSync(path, { force: true })
+    return { ok: false, reason: (error as Error).message }
+  }
 }
 
 /**

@@ -14,7 +14,7 @@ import { cosine, normalizeParts, primaryPart, type EmbeddingLayout } from '../pi
 import { fitImpostorModel, galleryImpostorScores, thresholdFor, type ImpostorModel } from './calibration.js'
 import { decide, RERANK_DEPTH, searchDepth } from './decide.js'
 import { createIndexSet, loadSnapshot, type IndexParams, type IndexSet } from './hnsw-index.js'
-import { openStore } from './store.js'
+import { openStore, type GalleryStore } from './store.js'
 import type {
   Actor,
   AuditEntry,
@@ -35,6 +35,8 @@ export type * from './types.js'
 export interface GalleryOptions {
   dataDir: string
   embeddingKey?: Buffer | undefined
+  /** FACEWIRE_EMBEDDING_KEY_PREVIOUS: still read while `facewire rotate-key` moves faces off it. */
+  previousEmbeddingKey?: Buffer | undefined
   logger: Logger
   /**
    * What embeddings are: their length, the model id faces are tagged with (faces of another id
@@ -160,12 +162,47 @@ interface LabelRef {
   identityId: string
 }
 
+/**
+ * Refuses a key ring that cannot read the store (a key id it does not hold, a sample that does not
+ * decrypt), so a wrong key stops the server at startup rather than at its first recognition;
+ * records the ring's key ids for `facewire rotate-key`; says how far a key rotation has come.
+ */
+function checkKeys(store: GalleryStore, logger: Logger): void {
+  const usage = store.checkKeys({ sampleRows: 1 })
+  store.recordServerKeys()
+  const keys = store.serverKeys()
+  const current = store.currentKeyId
+  if (current === undefined) return
+  const pending = usage
+    .filter((entry) => entry.keyId !== current)
+    .reduce((sum, entry) => sum + entry.faces, 0)
+  if (pending === 0 && (keys?.previous.length ?? 0) === 0) return
+  const fields = { currentKeyId: current, previousKeyIds: keys?.previous ?? [], faces: usage, pending }
+  logger.info(
+    fields,
+    pending === 0
+      ? 'gallery.keys: every face is encrypted under FACEWIRE_EMBEDDING_KEY; FACEWIRE_EMBEDDING_KEY_PREVIOUS can be removed'
+      : `gallery.keys: ${String(pending)} faces are not encrypted under FACEWIRE_EMBEDDING_KEY yet; run facewire rotate-key`,
+  )
+}
+
 export function createGallery(options: GalleryOptions): Gallery {
   const { logger, layout } = options
   const { modelId } = layout
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
   const snapshotDir = join(options.dataDir, 'index')
-  const store = openStore({ dataDir: options.dataDir, embeddingKey: options.embeddingKey, logger })
+  const store = openStore({
+    dataDir: options.dataDir,
+    embeddingKey: options.embeddingKey,
+    previousEmbeddingKeys: options.previousEmbeddingKey === undefined ? [] : [options.previousEmbeddingKey],
+    logger,
+  })
+  try {
+    checkKeys(store, logger)
+  } catch (error) {
+    store.close()
+    throw error
+  }
   const fused = layout.parts.length > 1
   const searched = (embedding: Float32Array): Float32Array => primaryPart(embedding, layout)
   const params: IndexParams = { dim: layout.parts[0]?.dim ?? layout.dim, ...options.hnsw }

@@ -4,13 +4,19 @@
  * indexes replay, and an append-only audit log of ids. Every method is synchronous; every
  * mutation is one transaction writing its rows, its change rows and its audit row.
  */
-import { randomUUID, type KeyObject } from 'node:crypto'
-import { closeSync, mkdirSync, openSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { FacewireError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import { parseEmbeddingBlob, parseEmbeddingKey, toEmbeddingBlob } from './embedding-crypto.js'
+import {
+  createEmbeddingKeyRing,
+  openEmbedding,
+  sealEmbedding,
+  unknownKey,
+  type EmbeddingKeyRing,
+} from './embedding-crypto.js'
 import type {
   Actor,
   AuditEntry,
@@ -28,9 +34,36 @@ import type { Metadata } from '../../protocol/wire.js'
 export interface GalleryStoreOptions {
   /** Folder of the database file (created if missing): <dataDir>/facewire.db */
   dataDir: string
-  /** 32-byte AES-256-GCM key; undefined = embeddings stored in clear. */
+  /** 32-byte AES-256-GCM key new embeddings are written under; undefined = stored in clear. */
   embeddingKey?: Buffer | undefined
+  /**
+   * Older keys still read (FACEWIRE_EMBEDDING_KEY_PREVIOUS while a key rotation runs; the rotation
+   * itself passes every key it was given). Needs `embeddingKey`.
+   */
+  previousEmbeddingKeys?: readonly Buffer[] | undefined
   logger: Logger
+}
+
+/** How many faces are stored under each key id (null: no key id recorded, see MIGRATIONS[1]). */
+export interface KeyUsage {
+  keyId: string | null
+  faces: number
+}
+
+/** The key ids the last server (a Gallery) opened the store with, as it recorded them. */
+export interface ServerKeys {
+  current: string | null
+  previous: string[]
+  recordedAt: string
+}
+
+/** What a store holds, in counts (for a backup's manifest). */
+export interface StoreSummary {
+  schemaVersion: number
+  seq: number
+  identities: number
+  faces: number
+  embeddingKeys: KeyUsage[]
 }
 
 /** A face without its embedding: what the index needs besides the vectors of a snapshot. */
@@ -50,6 +83,8 @@ export interface GalleryStore {
   readonly path: string
   /** Whether new embeddings are written encrypted. */
   readonly encrypted: boolean
+  /** Id of the key new embeddings are written under (undefined: written in clear). */
+  readonly currentKeyId: string | undefined
   createIdentity(org: string, input: NewIdentity, actor: Actor): Identity
   getIdentity(org: string, id: string): Identity | undefined
   /** Ordered by creation (then id); cursor is opaque (base64url); limit 1..1000. */
@@ -82,6 +117,26 @@ export interface GalleryStore {
   identityName(org: string, identityId: string): string | undefined
   /** Audit rows of one org with seq > afterSeq (default 0), ascending; limit 1..1000. */
   audit(org: string, options: { limit: number; afterSeq?: number | undefined }): AuditEntry[]
+  /** Faces per key id, from the key-id index (no embedding is read). */
+  keyUsage(): KeyUsage[]
+  /**
+   * Checks that the key ring opens the store: every key id recorded must be one of its keys, and
+   * one face per key id (up to `sampleRows` faces without one) must decrypt. Throws
+   * ERR_CONFIG_INVALID naming the key variables otherwise. Returns the usage it checked.
+   */
+  checkKeys(options: { sampleRows: number }): KeyUsage[]
+  /**
+   * Re-encrypts up to `limit` faces stored under `fromKeyId` (null: faces without a key id) under
+   * the current key, in one transaction; returns how many. The vectors do not change, so neither
+   * the change log nor an index does.
+   */
+  reencrypt(fromKeyId: string | null, limit: number): number
+  /** Records the key ids this process reads and writes with (a server, for `facewire rotate-key`). */
+  recordServerKeys(): void
+  /** What the last recordServerKeys() wrote; undefined if nothing was recorded. */
+  serverKeys(): ServerKeys | undefined
+  /** Counts for a backup manifest. */
+  summary(): StoreSummary
   /** Runs a WAL checkpoint(TRUNCATE) so deleted data leaves the -wal file too. */
   checkpoint(): void
   /** The connection's durability settings, read back from SQLite (diagnostics and tests). */
@@ -157,6 +212,20 @@ const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
   `,
+  `
+  -- The id of the key that encrypted each embedding (embedding-crypto.ts, embeddingKeyId): what a
+  -- key rotation selects by and resumes from. NULL: written in clear, or encrypted before key ids
+  -- were recorded (any key of the ring may open those). Not backfilled here: that would rewrite
+  -- every row at startup; a rotation records them.
+  ALTER TABLE faces ADD COLUMN key_id TEXT;
+  CREATE INDEX faces_by_key ON faces (key_id, label);
+
+  -- Small facts about the store itself, by name (the key ids the last server opened it with).
+  CREATE TABLE store_meta (
+    name TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+  ) STRICT;
+  `,
 ]
 
 /** Schema version this code writes; a database with a higher one is refused. */
@@ -193,6 +262,7 @@ interface FaceRefRow {
 
 interface EmbeddingRow extends FaceRefRow {
   embedding: Buffer
+  key_id: string | null
 }
 
 interface ChangeRow {
@@ -220,7 +290,9 @@ const IDENTITY_SELECT = `
   FROM identities i`
 const FACE_SELECT = 'SELECT label, id, identity_id, org, quality, model_id, created_at FROM faces'
 const FACE_REF_SELECT = 'SELECT label, id, identity_id, org, model_id FROM faces'
-const EMBEDDING_SELECT = 'SELECT label, id, identity_id, org, model_id, embedding FROM faces'
+const EMBEDDING_SELECT = 'SELECT label, id, identity_id, org, model_id, embedding, key_id FROM faces'
+/** store_meta name of the server's key ids. */
+const SERVER_KEYS = 'server_keys'
 
 /**
  * Opens (creating if needed) and migrates the gallery database. Throws ERR_CONFIG_INVALID when the
@@ -229,16 +301,91 @@ const EMBEDDING_SELECT = 'SELECT label, id, identity_id, org, model_id, embeddin
  */
 export function openStore(options: GalleryStoreOptions): GalleryStore {
   const { logger } = options
-  const key = parseEmbeddingKey(options.embeddingKey)
+  const ring = createEmbeddingKeyRing(
+    options.embeddingKey,
+    (options.previousEmbeddingKeys ?? []).map((key) => ({
+      key,
+      variable: 'FACEWIRE_EMBEDDING_KEY_PREVIOUS',
+    })),
+  )
   const path = join(options.dataDir, DATABASE_FILE)
   const db = openDatabase(options.dataDir, path)
   try {
     migrate(db, path, logger)
-    return createStore(db, path, key, logger)
+    return createStore(db, path, ring, logger)
   } catch (error) {
     db.close()
     throw error
   }
+}
+
+/**
+ * Whether another connection holds the gallery database of `dataDir` open (a running server, a
+ * backup being taken). Probes for an exclusive lock without waiting: every connection to a WAL
+ * database keeps a shared lock while it is open, so the probe fails while any is. False when
+ * there is no database. The probe itself never waits and, when it wins, releases the lock at once.
+ */
+export function isDatabaseInUse(dataDir: string): boolean {
+  const path = join(dataDir, DATABASE_FILE)
+  if (!existsSync(path)) return false
+  const db = new Database(path, { fileMustExist: true, timeout: 0 })
+  try {
+    // Exclusive locking mode before the first read: SQLite then wants the database file's own
+    // exclusive lock instead of the shared-memory index other connections coordinate through.
+    db.pragma('locking_mode = EXCLUSIVE')
+    db.exec('BEGIN EXCLUSIVE')
+    db.exec('COMMIT')
+    return false
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'SQLITE_BUSY') return true
+    throw error
+  } finally {
+    db.close()
+  }
+}
+
+/** Pages per backup step: all of them, so the copy is taken in one read transaction. */
+const ALL_PAGES = 0x7fffffff
+
+/**
+ * Copies the gallery database of `dataDir` into `destDir` (as DATABASE_FILE) with SQLite's online
+ * backup API while other connections (a serving server) keep reading and writing: the pages are
+ * copied in one step, inside one read transaction, so the copy is the database as of one commit.
+ * The copy is then migrated to this code's schema (an older server may still be running) and
+ * turned into a single self-contained file (journal_mode DELETE, no -wal). Nothing is decrypted.
+ */
+export async function backupDatabase(
+  dataDir: string,
+  destDir: string,
+  logger: Logger,
+): Promise<StoreSummary> {
+  const source = join(dataDir, DATABASE_FILE)
+  if (!existsSync(source)) throw new Error(`there is no gallery database in ${dataDir} (${DATABASE_FILE})`)
+  const db = new Database(source, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS })
+  try {
+    const found = schemaVersion(db)
+    if (found === 0) throw new Error(`${source} is not a facewire gallery (schema version 0)`)
+    refuseNewer(found, source)
+    await db.backup(join(destDir, DATABASE_FILE), { progress: () => ALL_PAGES })
+  } finally {
+    db.close()
+  }
+  // The copy's own store: nothing is decrypted, so no key; its warnings are not the operator's.
+  const store = openStore({ dataDir: destDir, logger: logger.child({}, { level: 'error' }) })
+  let summary: StoreSummary
+  try {
+    summary = store.summary()
+    store.checkpoint()
+  } finally {
+    store.close()
+  }
+  const copy = new Database(join(destDir, DATABASE_FILE), { fileMustExist: true })
+  try {
+    copy.pragma('journal_mode = DELETE')
+  } finally {
+    copy.close()
+  }
+  return summary
 }
 
 function openDatabase(dataDir: string, path: string): Database.Database {
@@ -317,7 +464,7 @@ function migrate(db: Database.Database, path: string, logger: Logger): void {
 function createStore(
   db: Database.Database,
   path: string,
-  key: KeyObject | undefined,
+  ring: EmbeddingKeyRing,
   logger: Logger,
 ): GalleryStore {
   const statements = {
@@ -367,12 +514,13 @@ function createStore(
       identityId: string
       org: string
       embedding: Buffer
+      keyId: string | null
       quality: number
       modelId: string
       at: string
     }>(
-      `INSERT INTO faces (id, identity_id, org, embedding, quality, model_id, created_at)
-       VALUES (@id, @identityId, @org, @embedding, @quality, @modelId, @at)`,
+      `INSERT INTO faces (id, identity_id, org, embedding, key_id, quality, model_id, created_at)
+       VALUES (@id, @identityId, @org, @embedding, @keyId, @quality, @modelId, @at)`,
     ),
     selectFace: db.prepare<{ org: string; id: string }, FaceRow>(
       `${FACE_SELECT} WHERE org = @org AND id = @id`,
@@ -394,6 +542,22 @@ function createStore(
       `${FACE_REF_SELECT} WHERE label > @after ORDER BY label LIMIT @limit`,
     ),
     embeddingByLabel: db.prepare<{ label: number }, EmbeddingRow>(`${EMBEDDING_SELECT} WHERE label = @label`),
+    // `IS`: also matches NULL, and is served by faces_by_key like `=`.
+    embeddingsUnderKey: db.prepare<{ keyId: string | null; limit: number }, EmbeddingRow>(
+      `${EMBEDDING_SELECT} WHERE key_id IS @keyId ORDER BY label LIMIT @limit`,
+    ),
+    keyUsage: db.prepare<[], { keyId: string | null; faces: number }>(
+      'SELECT key_id AS keyId, count(*) AS faces FROM faces GROUP BY key_id ORDER BY key_id',
+    ),
+    updateEmbedding: db.prepare<{ label: number; embedding: Buffer; keyId: string | null }>(
+      'UPDATE faces SET embedding = @embedding, key_id = @keyId WHERE label = @label',
+    ),
+    countIdentities: db.prepare<[], number>('SELECT count(*) FROM identities'),
+    readMeta: db.prepare<{ name: string }, string>('SELECT value FROM store_meta WHERE name = @name'),
+    writeMeta: db.prepare<{ name: string; value: string }>(
+      `INSERT INTO store_meta (name, value) VALUES (@name, @value)
+       ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+    ),
     insertChange: db.prepare<{
       org: string
       kind: GalleryChange['kind']
@@ -427,6 +591,8 @@ function createStore(
   }
   statements.identityName.pluck()
   statements.lastSeq.pluck()
+  statements.countIdentities.pluck()
+  statements.readMeta.pluck()
 
   /** Wraps a mutation in one IMMEDIATE transaction (the write lock up front: no upgrade deadlock). */
   const write = <A extends unknown[], R>(fn: (...args: A) => R): ((...args: A) => R) => {
@@ -472,7 +638,23 @@ function createStore(
 
   const toStoredEmbedding = (row: EmbeddingRow): StoredEmbedding => ({
     ...toFaceRef(row),
-    embedding: parseEmbeddingBlob(row.embedding, { org: row.org, faceId: row.id }, key),
+    embedding: openEmbedding(row.embedding, { org: row.org, faceId: row.id }, row.key_id, ring),
+  })
+
+  const keyUsage = (): KeyUsage[] => statements.keyUsage.all()
+
+  const reencrypt = write((fromKeyId: string | null, limit: number): number => {
+    if (ring.current === undefined) throw new Error('re-encryption needs a current key')
+    // Faces already under the current key would be selected again and again.
+    if (fromKeyId === ring.current.id)
+      throw new RangeError('faces under the current key need no re-encryption')
+    const rows = statements.embeddingsUnderKey.all({ keyId: fromKeyId, limit })
+    for (const row of rows) {
+      const owner = { org: row.org, faceId: row.id }
+      const sealed = sealEmbedding(openEmbedding(row.embedding, owner, row.key_id, ring), owner, ring)
+      statements.updateEmbedding.run({ label: row.label, embedding: sealed.blob, keyId: sealed.keyId })
+    }
+    return rows.length
   })
 
   const createIdentity = write((org: string, input: NewIdentity, actor: Actor): Identity => {
@@ -526,11 +708,13 @@ function createStore(
     if (statements.identityName.get({ org, id: identityId }) === undefined) return undefined
     const id = randomUUID()
     const at = now()
+    const sealed = sealEmbedding(input.embedding, { org, faceId: id }, ring)
     const result = statements.insertFace.run({
       id,
       identityId,
       org,
-      embedding: toEmbeddingBlob(input.embedding, { org, faceId: id }, key),
+      embedding: sealed.blob,
+      keyId: sealed.keyId,
       quality: input.quality,
       modelId: input.modelId,
       at,
@@ -558,7 +742,7 @@ function createStore(
     return face
   })
 
-  if (key === undefined) {
+  if (ring.current === undefined) {
     logger.warn(
       { variable: 'FACEWIRE_EMBEDDING_KEY', path },
       'gallery.unencrypted: FACEWIRE_EMBEDDING_KEY is not set; new face embeddings are stored in clear',
@@ -567,7 +751,8 @@ function createStore(
 
   return {
     path,
-    encrypted: key !== undefined,
+    encrypted: ring.current !== undefined,
+    currentKeyId: ring.current?.id,
     createIdentity,
     getIdentity,
     listIdentities(org, options) {
@@ -612,6 +797,39 @@ function createStore(
     audit(org, options) {
       const limit = checkLimit(options.limit)
       return statements.audit.all({ org, after: options.afterSeq ?? 0, limit }).map(toAuditEntry)
+    },
+    keyUsage,
+    checkKeys({ sampleRows }) {
+      const usage = keyUsage()
+      for (const { keyId } of usage) {
+        if (keyId !== null && !ring.keys.has(keyId)) throw unknownKey(keyId, ring)
+        const sample = statements.embeddingsUnderKey.all({ keyId, limit: keyId === null ? sampleRows : 1 })
+        for (const row of sample) toStoredEmbedding(row)
+      }
+      return usage
+    },
+    reencrypt,
+    recordServerKeys() {
+      const value: ServerKeys = {
+        current: ring.current?.id ?? null,
+        previous: [...ring.keys.keys()].filter((id) => id !== ring.current?.id),
+        recordedAt: now(),
+      }
+      statements.writeMeta.run({ name: SERVER_KEYS, value: JSON.stringify(value) })
+    },
+    serverKeys() {
+      const value = statements.readMeta.get({ name: SERVER_KEYS })
+      return value === undefined ? undefined : (JSON.parse(value) as ServerKeys)
+    },
+    summary() {
+      const embeddingKeys = keyUsage()
+      return {
+        schemaVersion: schemaVersion(db),
+        seq: statements.lastSeq.get() ?? 0,
+        identities: statements.countIdentities.get() ?? 0,
+        faces: embeddingKeys.reduce((sum, usage) => sum + usage.faces, 0),
+        embeddingKeys,
+      }
     },
     checkpoint() {
       const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as {

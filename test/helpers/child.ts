@@ -152,6 +152,13 @@ export async function freePort(): Promise<number> {
   return port
 }
 
+/** SIGTERM, then the exit (at once when it has exited already). */
+export async function stopChild(server: Child): Promise<void> {
+  if (server.child.exitCode !== null || server.child.signalCode !== null) return
+  server.child.kill('SIGTERM')
+  await once(server.child, 'exit')
+}
+
 const cliPath = fileURLToPath(new URL('../../server/cli/main.js', import.meta.url))
 const execCli = promisify(execFile)
 
@@ -168,5 +175,50 @@ export async function runCli(
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string }
     return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr }
+  }
+}
+
+export interface CliChild {
+  child: ChildProcess
+  /** Resolves with the first stderr line matching `pattern` (lines seen already count). */
+  waitForStderr: (pattern: RegExp) => Promise<string>
+  /** Resolves when the process has exited, however it ended. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>
+}
+
+/** Starts `facewire ARGS` (the compiled CLI) with only PATH and `env`, its stderr read by line. */
+export function spawnCli(args: string[], env: Record<string, string> = {}): CliChild {
+  const child = spawn(process.execPath, [cliPath, ...args], {
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = []
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8')
+    for (const waiter of [...waiters]) {
+      const line = stderr.split('\n').find((candidate) => waiter.pattern.test(candidate))
+      if (line !== undefined) {
+        waiters.splice(waiters.indexOf(waiter), 1)
+        waiter.resolve(line)
+      }
+    }
+  })
+  const exited = once(child, 'close').then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as NodeJS.Signals | null,
+    stdout,
+    stderr,
+  }))
+  return {
+    child,
+    waitForStderr: (pattern) => {
+      const seen = stderr.split('\n').find((line) => pattern.test(line))
+      if (seen !== undefined) return Promise.resolve(seen)
+      return new Promise((resolve) => waiters.push({ pattern, resolve }))
+    },
+    exited,
   }
 }

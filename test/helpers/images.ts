@@ -2,7 +2,7 @@
  * Image fixtures made at test time: synthetic pictures through sharp, and hostile or unsupported
  * files written byte by byte (no binary fixtures in the repository).
  */
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { deflateSync } from 'node:zlib'
@@ -16,6 +16,23 @@ export function facesDir(): string | undefined {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
   const dir = process.env['FACEWIRE_FACES'] ?? path.resolve(root, '../shared/faces')
   return existsSync(dir) ? dir : undefined
+}
+
+/**
+ * The first photo of the first `count` LFW View 1 people (by name) in the shared photo folder;
+ * call only when facesDir() found it.
+ */
+export function lfwPeople(count: number): { name: string; file: string }[] {
+  const root = path.join(facesDir() ?? '', 'lfw-view1')
+  return readdirSync(root, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+    .sort()
+    .slice(0, count)
+    .map((name) => ({
+      name,
+      file: path.join(root, name, readdirSync(path.join(root, name)).sort()[0] ?? ''),
+    }))
 }
 
 /** Seeded generators (re-exported: image tests import them from here). */

@@ -9,24 +9,14 @@ import { createApiClient, type ApiClient } from '../../client/api-client.js'
 import type { FaceResult } from '../../protocol/wire.js'
 import { startTestApp, tempDataDir, testToken, TEST_SECRET, type StartedApp } from '../helpers/app.js'
 import { startMain } from '../helpers/child.js'
-import { facesDir } from '../helpers/images.js'
+import { tryEnroll, type Acknowledged } from '../helpers/enroll.js'
+import { facesDir, lfwPeople } from '../helpers/images.js'
 
 const faces = facesDir()
 const noFaces = faces === undefined ? 'the shared face photos (../shared/faces) are absent' : false
 
 function clientFor(port: number, org: string): ApiClient {
   return createApiClient({ baseUrl: `http://127.0.0.1:${String(port)}`, token: testToken(org) })
-}
-
-/** The first photo of the first `count` LFW View 1 people that have one. */
-function lfwPeople(count: number): { name: string; file: string }[] {
-  const root = join(faces ?? '', 'lfw-view1')
-  return readdirSync(root, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory())
-    .map((entry) => entry.name)
-    .sort()
-    .slice(0, count)
-    .map((name) => ({ name, file: join(root, name, readdirSync(join(root, name)).sort()[0] ?? '') }))
 }
 
 /** AT&T/ORL photos are 92x112 binary PGM (P5), which the server refuses: convert to PNG here. */
@@ -130,18 +120,14 @@ test(
     const ids = new Map<string, string>()
     for (const person of people) ids.set(person.name, (await api.createIdentity({ name: person.name })).id)
 
-    const acknowledged: { name: string; file: string; faceId: string; identityId: string }[] = []
+    const acknowledged: Acknowledged[] = []
     let next = 0
     let killed = false
     const worker = async (): Promise<void> => {
       for (let person = people[next++]; person !== undefined && !killed; person = people[next++]) {
-        const identityId = ids.get(person.name) ?? ''
-        try {
-          const { face } = await api.addFace(identityId, await readFile(person.file))
-          acknowledged.push({ ...person, faceId: face.id, identityId })
-        } catch {
-          // Refused (no face) or cut off by the kill: not acknowledged, nothing is promised.
-        }
+        // Refused (no face) or cut off by the kill: not acknowledged, nothing is promised.
+        const ack = await tryEnroll(api, person, ids.get(person.name) ?? '')
+        if (ack !== undefined) acknowledged.push(ack)
         if (acknowledged.length >= 12 && !killed) {
           killed = true
           first.child.kill('SIGKILL')

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
-import { parseConfig } from '../../server/config.js'
+import { parseConfig, parseDataToolConfig, parseEmbeddingKeyText } from '../../server/config.js'
 import { FacewireError } from '../../server/errors.js'
 
 function configError(env: Record<string, string>): FacewireError {
@@ -82,4 +83,58 @@ test('production accepts a configured secret', () => {
 
 test('empty strings count as unset', () => {
   assert.equal(parseConfig({ PORT: '', HOST: '' }).port, 8080)
+})
+
+test('FACEWIRE_EMBEDDING_KEY_PREVIOUS is read beside the current key, and refused alone or equal to it', () => {
+  const current = randomBytes(32).toString('base64')
+  const previous = randomBytes(32).toString('base64')
+  const config = parseConfig({ FACEWIRE_EMBEDDING_KEY: current, FACEWIRE_EMBEDDING_KEY_PREVIOUS: previous })
+  assert.deepEqual(config.embeddingKey, Buffer.from(current, 'base64'))
+  assert.deepEqual(config.embeddingKeyPrevious, Buffer.from(previous, 'base64'))
+  assert.equal(config.newEmbeddingKey, undefined)
+  const alone = configError({ FACEWIRE_EMBEDDING_KEY_PREVIOUS: previous })
+  assert.match(alone.message, /FACEWIRE_EMBEDDING_KEY_PREVIOUS: needs FACEWIRE_EMBEDDING_KEY/)
+  assert.deepEqual(alone.details, { variables: ['FACEWIRE_EMBEDDING_KEY_PREVIOUS'] })
+  const same = configError({ FACEWIRE_EMBEDDING_KEY: current, FACEWIRE_EMBEDDING_KEY_PREVIOUS: current })
+  assert.match(same.message, /FACEWIRE_EMBEDDING_KEY_PREVIOUS: is FACEWIRE_EMBEDDING_KEY itself/)
+  for (const name of ['FACEWIRE_EMBEDDING_KEY_PREVIOUS', 'FACEWIRE_NEW_EMBEDDING_KEY']) {
+    assert.match(
+      configError({ FACEWIRE_EMBEDDING_KEY: current, [name]: 'c2hvcnQ=' }).message,
+      new RegExp(`${name}: must be 32 bytes`),
+    )
+  }
+})
+
+test('the data tools read only their variables: a server setting that is missing or wrong does not stop them', () => {
+  const key = randomBytes(32).toString('base64')
+  const config = parseDataToolConfig({
+    NODE_ENV: 'production',
+    PORT: 'not a port',
+    FACEWIRE_DATA_DIR: '/srv/facewire',
+    FACEWIRE_NEW_EMBEDDING_KEY: key,
+  })
+  assert.equal(config.dataDir, '/srv/facewire')
+  assert.equal(config.logLevel, 'warn', 'the tools print their own report; logs only from warn')
+  assert.deepEqual(config.newEmbeddingKey, Buffer.from(key, 'base64'))
+  assert.equal(config.embeddingKey, undefined)
+  assert.equal(parseDataToolConfig({}).dataDir, './data')
+  assert.throws(
+    () => parseDataToolConfig({ FACEWIRE_EMBEDDING_KEY_PREVIOUS: key }),
+    (error: unknown) => error instanceof FacewireError && error.code === 'ERR_CONFIG_INVALID',
+  )
+})
+
+test('a key file holds the key as the environment does, whitespace around it ignored', () => {
+  const raw = randomBytes(32)
+  assert.deepEqual(parseEmbeddingKeyText(`  ${raw.toString('base64')}\n`, '--new-key-file k'), raw)
+  for (const text of ['', 'not base64!', randomBytes(16).toString('base64'), raw.toString('hex')]) {
+    assert.throws(
+      () => parseEmbeddingKeyText(text, '--new-key-file k'),
+      (error: unknown) =>
+        error instanceof FacewireError &&
+        error.code === 'ERR_CONFIG_INVALID' &&
+        /--new-key-file k: must be 32 bytes in base64/.test(error.message) &&
+        !error.message.includes(raw.toString('hex')),
+    )
+  }
 })

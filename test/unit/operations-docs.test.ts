@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { test } from 'node:test'
+import { DATA_TOOL_ERRORS } from '../../server/gallery/data-tool-error.js'
 import { createMetrics } from '../../server/metrics.js'
 import { buildFaceModels } from '../../server/pipeline/face-models.js'
 import { loadManifest } from '../../server/pipeline/manifest.js'
@@ -59,4 +60,10 @@ test("the hello example of docs/protocol.md lists the models the shipped manifes
   assert.ok(example?.[1] !== undefined, 'a JSON example under "### hello"')
   const hello = JSON.parse(example[1]) as StreamHello
   assert.deepEqual(hello.models, ids)
+})
+
+test('docs/operations.md lists every failure code of backup, restore and rotate-key, and none they do not have', async () => {
+  const section = /## Backup and restore([\s\S]*?)\n## /.exec(await doc('operations.md'))?.[1] ?? ''
+  const documented = [...section.matchAll(/^\| `(ERR_[A-Z_]+)`/gm)].map((match) => match[1])
+  assert.deepEqual(documented.sort(), [...DATA_TOOL_ERRORS, 'ERR_CONFIG_INVALID'].sort())
 })

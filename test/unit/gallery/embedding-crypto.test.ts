@@ -4,10 +4,14 @@ import { inspect } from 'node:util'
 import { test } from 'node:test'
 import { FacewireError } from '../../../server/errors.js'
 import {
+  createEmbeddingKeyRing,
   EMBEDDING_FORMAT,
+  embeddingKeyId,
   isEncryptedBlob,
+  openEmbedding,
   parseEmbeddingBlob,
   parseEmbeddingKey,
+  sealEmbedding,
   toEmbeddingBlob,
 } from '../../../server/gallery/embedding-crypto.js'
 
@@ -148,4 +152,78 @@ test('reports a truncated, misaligned or unknown-format blob as ERR_INTERNAL', (
   for (const blob of broken) {
     assert.equal(errorOf(() => parseEmbeddingBlob(blob, owner, key)).code, 'ERR_INTERNAL')
   }
+})
+
+test('a key id is 16 hex digits, the same for the same key, different for another, and shows none of the key', () => {
+  const raw = randomBytes(32)
+  const id = embeddingKeyId(parseEmbeddingKey(raw) ?? assert.fail())
+  assert.match(id, /^[0-9a-f]{16}$/)
+  assert.equal(embeddingKeyId(parseEmbeddingKey(Buffer.from(raw)) ?? assert.fail()), id)
+  assert.notEqual(embeddingKeyId(parseEmbeddingKey(randomBytes(32)) ?? assert.fail()), id)
+  assert.ok(!raw.toString('hex').includes(id))
+})
+
+test('a key ring writes under its current key and reads rows under the current or the previous key by their key id', () => {
+  const oldRaw = randomBytes(32)
+  const newRaw = randomBytes(32)
+  const old = createEmbeddingKeyRing(oldRaw)
+  const ring = createEmbeddingKeyRing(newRaw, [{ key: oldRaw, variable: 'FACEWIRE_EMBEDDING_KEY_PREVIOUS' }])
+  assert.deepEqual([...ring.keys.keys()], [ring.current?.id, old.current?.id], 'the current key first')
+
+  const underOld = sealEmbedding(vector(), owner, old)
+  assert.equal(underOld.keyId, old.current?.id)
+  const underNew = sealEmbedding(vector(), owner, ring)
+  assert.equal(underNew.keyId, ring.current?.id)
+  assert.deepEqual(openEmbedding(underOld.blob, owner, underOld.keyId, ring), vector())
+  assert.deepEqual(openEmbedding(underNew.blob, owner, underNew.keyId, ring), vector())
+  // The old key alone does not open what the new one wrote.
+  const error = errorOf(() => openEmbedding(underNew.blob, owner, underNew.keyId, old))
+  assert.equal(error.code, 'ERR_CONFIG_INVALID')
+  assert.match(error.message, new RegExp(`key ${underNew.keyId ?? 'none'}`))
+  assert.match(error.message, /FACEWIRE_EMBEDDING_KEY_PREVIOUS/)
+  for (const raw of [oldRaw, newRaw]) {
+    for (const encoding of ['hex', 'base64'] as const)
+      assert.ok(!error.message.includes(raw.toString(encoding)))
+  }
+})
+
+test('a row without a key id is opened by whichever key of the ring fits, and clear rows by any ring', () => {
+  const oldRaw = randomBytes(32)
+  const legacy = toEmbeddingBlob(vector(), owner, parseEmbeddingKey(oldRaw))
+  const ring = createEmbeddingKeyRing(randomBytes(32), [
+    { key: oldRaw, variable: 'FACEWIRE_EMBEDDING_KEY_PREVIOUS' },
+  ])
+  assert.deepEqual(openEmbedding(legacy, owner, null, ring), vector())
+  const stranger = createEmbeddingKeyRing(randomBytes(32))
+  assert.equal(errorOf(() => openEmbedding(legacy, owner, null, stranger)).code, 'ERR_CONFIG_INVALID')
+  const noKeys = createEmbeddingKeyRing(undefined)
+  assert.match(
+    errorOf(() => openEmbedding(legacy, owner, null, noKeys)).message,
+    /FACEWIRE_EMBEDDING_KEY is not set/,
+  )
+
+  const clear = sealEmbedding(vector(), owner, noKeys)
+  assert.equal(clear.keyId, null)
+  assert.equal(isEncryptedBlob(clear.blob), false)
+  for (const any of [noKeys, ring, stranger])
+    assert.deepEqual(openEmbedding(clear.blob, owner, null, any), vector())
+})
+
+test('a key ring refuses a previous key without a current one and drops a previous key equal to the current', () => {
+  const raw = randomBytes(32)
+  const error = errorOf(() =>
+    createEmbeddingKeyRing(undefined, [{ key: raw, variable: 'FACEWIRE_EMBEDDING_KEY_PREVIOUS' }]),
+  )
+  assert.equal(error.code, 'ERR_CONFIG_INVALID')
+  assert.match(error.message, /FACEWIRE_EMBEDDING_KEY_PREVIOUS: needs FACEWIRE_EMBEDDING_KEY/)
+  const short = errorOf(() =>
+    createEmbeddingKeyRing(randomBytes(32), [
+      { key: randomBytes(16), variable: 'FACEWIRE_EMBEDDING_KEY_PREVIOUS' },
+    ]),
+  )
+  assert.match(short.message, /FACEWIRE_EMBEDDING_KEY_PREVIOUS: must be 32 bytes/)
+  const same = createEmbeddingKeyRing(raw, [
+    { key: Buffer.from(raw), variable: 'FACEWIRE_EMBEDDING_KEY_PREVIOUS' },
+  ])
+  assert.equal(same.keys.size, 1)
 })

@@ -1,22 +1,19 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { cpSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
+import { FacewireError } from '../../../server/errors.js'
 import { fitImpostorModel, thresholdFor } from '../../../server/gallery/calibration.js'
-import { createGallery, type GalleryOptions } from '../../../server/gallery/index.js'
+import { createGallery } from '../../../server/gallery/index.js'
 import { DATABASE_FILE } from '../../../server/gallery/store.js'
 import { singleLayout } from '../../../server/pipeline/embedding-layout.js'
 import { createMemoryLogger, tempDataDir } from '../../helpers/app.js'
-import { seededRandom } from '../../helpers/images.js'
+import { testGalleryOptions, unitVector } from '../../helpers/gallery.js'
 
 const actor = { sub: 'test' }
 
-function unit(seed: number, dim = 16): Float32Array {
-  const random = seededRandom(seed)
-  const v = Float32Array.from({ length: dim }, () => random() - 0.5)
-  const norm = Math.hypot(...v)
-  return v.map((x) => x / norm)
-}
+const unit = unitVector
 
 /** `base` nudged by a small amount of noise, renormalised. */
 function near(base: Float32Array, seed: number, amount = 0.05): Float32Array {
@@ -35,16 +32,7 @@ function dataDirFor(t: TestContext): string {
   return dataDir
 }
 
-function options(dataDir: string, overrides: Partial<GalleryOptions> = {}): GalleryOptions {
-  return {
-    dataDir,
-    logger: createMemoryLogger().logger,
-    layout: singleLayout(16, 'model-a'),
-    hnsw: { M: 8, efConstruction: 50, ef: 32 },
-    policy: { targetFpir: 0.01, threshold: 0.9, margin: 0.02, topK: 3 },
-    ...overrides,
-  }
-}
+const options = testGalleryOptions
 
 test('faces of another embedder model are kept but never searched, and counted as stale', (t) => {
   const dataDir = dataDirFor(t)
@@ -315,4 +303,35 @@ test('deleting a face or an identity leaves none of its embedding in the databas
       'identity.delete',
     ],
   )
+})
+
+test('a gallery refuses at startup a store whose faces it cannot decrypt, reads both keys while rotating, and says what is left', (t) => {
+  const dataDir = dataDirFor(t)
+  const oldKey = randomBytes(32)
+  const newKey = randomBytes(32)
+  const first = createGallery(options(dataDir, { embeddingKey: oldKey }))
+  const ada = first.createIdentity('acme', { name: 'Ada' }, actor)
+  first.addFace('acme', ada.id, { embedding: unit(1), quality: 0.9 }, actor)
+  first.close()
+
+  for (const embeddingKey of [newKey, undefined]) {
+    assert.throws(
+      () => createGallery(options(dataDir, { embeddingKey })),
+      (error: unknown) => error instanceof FacewireError && error.code === 'ERR_CONFIG_INVALID',
+    )
+  }
+  const { logger, lines } = createMemoryLogger()
+  const rotating = createGallery(
+    options(dataDir, { embeddingKey: newKey, previousEmbeddingKey: oldKey, logger }),
+  )
+  t.after(() => {
+    rotating.close()
+  })
+  assert.equal(rotating.recognize('acme', near(unit(1), 2)).decision.status, 'match')
+  const keys = lines().find((line) => String(line['msg']).startsWith('gallery.keys'))
+  assert.match(
+    String(keys?.['msg']),
+    /1 faces are not encrypted under FACEWIRE_EMBEDDING_KEY yet; run facewire rotate-key/,
+  )
+  assert.equal(keys?.['pending'], 1)
 })

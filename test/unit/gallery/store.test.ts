@@ -6,14 +6,16 @@ import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import Database from 'better-sqlite3'
 import { FacewireError } from '../../../server/errors.js'
+import { embeddingKeyId, parseEmbeddingKey } from '../../../server/gallery/embedding-crypto.js'
 import {
   DATABASE_FILE,
   GALLERY_SCHEMA_VERSION,
+  isDatabaseInUse,
   openStore,
   type GalleryStore,
   type GalleryStoreOptions,
 } from '../../../server/gallery/store.js'
-import type { Actor, NewFace } from '../../../server/gallery/types.js'
+import type { Actor, NewFace, StoredEmbedding } from '../../../server/gallery/types.js'
 import { createMemoryLogger } from '../../helpers/app.js'
 
 const alice: Actor = { sub: 'alice' }
@@ -725,4 +727,151 @@ test('forgets an identity: after deleting it and checkpointing, its name and emb
     assert.equal(bytes.includes(secret), false)
   }
   assert.ok(bytes.includes(floatBytes(vector(50))), 'sanity: the kept face is still there')
+})
+
+/** Opens a store under `key`, enrolls one face for Ada, and closes it; returns what it read back. */
+function seedOneFace(open: Harness['open'], key: Buffer): StoredEmbedding[] {
+  const { store } = open({ embeddingKey: key })
+  const ada = store.createIdentity('acme', { name: 'Ada' }, alice)
+  store.addFace('acme', ada.id, newFace(1), alice)
+  const embeddings = [...store.embeddings()]
+  store.close()
+  return embeddings
+}
+
+function keyIdOf(raw: Buffer): string {
+  return embeddingKeyId(parseEmbeddingKey(raw) ?? assert.fail('a key'))
+}
+
+test('records beside each embedding the id of the key that encrypted it, none for clear rows', (t) => {
+  const { open, raw } = harness(t)
+  const clearStore = open().store
+  const ada = clearStore.createIdentity('acme', { name: 'Ada' }, alice)
+  clearStore.addFace('acme', ada.id, newFace(1), alice)
+  clearStore.close()
+  const key = randomBytes(32)
+  const { store } = open({ embeddingKey: key })
+  assert.equal(store.currentKeyId, keyIdOf(key))
+  store.addFace('acme', ada.id, newFace(2), alice)
+  store.addFace('acme', ada.id, newFace(3), alice)
+  const rows = raw()
+    .prepare<[], { key_id: string | null }>('SELECT key_id FROM faces ORDER BY label')
+    .all()
+    .map((row) => row.key_id)
+  assert.deepEqual(rows, [null, keyIdOf(key), keyIdOf(key)])
+  assert.deepEqual(store.keyUsage(), [
+    { keyId: null, faces: 1 },
+    { keyId: keyIdOf(key), faces: 2 },
+  ])
+})
+
+test('re-encrypts faces under the current key in batches: the old key alone then opens none, the new one all', (t) => {
+  const { open } = harness(t)
+  const oldKey = randomBytes(32)
+  const newKey = randomBytes(32)
+  const first = open({ embeddingKey: oldKey }).store
+  const ada = first.createIdentity('acme', { name: 'Ada' }, alice)
+  for (let seed = 0; seed < 5; seed++) first.addFace('acme', ada.id, newFace(seed), alice)
+  const before = [...first.embeddings()]
+  const changes = first.changesSince(0)
+  first.close()
+
+  const { store } = open({ embeddingKey: newKey, previousEmbeddingKeys: [oldKey] })
+  assert.equal(store.reencrypt(keyIdOf(oldKey), 2), 2)
+  assert.deepEqual(
+    new Map(store.keyUsage().map((usage) => [usage.keyId, usage.faces])),
+    new Map([
+      [keyIdOf(newKey), 2],
+      [keyIdOf(oldKey), 3],
+    ]),
+  )
+  assert.deepEqual([...store.embeddings()], before, 'mid-rotation every face reads with the ring')
+  assert.equal(store.reencrypt(keyIdOf(oldKey), 10), 3)
+  assert.equal(store.reencrypt(keyIdOf(oldKey), 10), 0)
+  assert.throws(() => store.reencrypt(keyIdOf(newKey), 10), RangeError)
+  assert.deepEqual(store.keyUsage(), [{ keyId: keyIdOf(newKey), faces: 5 }])
+  assert.deepEqual(store.changesSince(0), changes, 'the vectors did not change: no change rows')
+  store.close()
+
+  const oldOnly = open({ embeddingKey: oldKey }).store
+  for (const face of before) {
+    assert.equal(codeOfThrown(() => oldOnly.embeddingByLabel(face.label)).code, 'ERR_CONFIG_INVALID')
+  }
+  oldOnly.close()
+  assert.deepEqual([...open({ embeddingKey: newKey }).store.embeddings()], before)
+})
+
+test('checks a key ring against the store: an unrecorded key id or a sample that does not decrypt is refused', (t) => {
+  const { open, raw } = harness(t)
+  const key = randomBytes(32)
+  seedOneFace(open, key)
+  assert.deepEqual(open({ embeddingKey: key }).store.checkKeys({ sampleRows: 4 }), [
+    { keyId: keyIdOf(key), faces: 1 },
+  ])
+
+  for (const store of [open({ embeddingKey: randomBytes(32) }).store, open().store]) {
+    const error = codeOfThrown(() => store.checkKeys({ sampleRows: 4 }))
+    assert.equal(error.code, 'ERR_CONFIG_INVALID')
+    assert.match(
+      error.message,
+      new RegExp(
+        `under key ${keyIdOf(key)}(, which is neither FACEWIRE_EMBEDDING_KEY| but FACEWIRE_EMBEDDING_KEY is not set)`,
+      ),
+    )
+    store.close()
+  }
+  // A row whose key id is gone (written before key ids were kept): decrypted by trial, and checked.
+  raw().exec('UPDATE faces SET key_id = NULL')
+  assert.equal(open({ embeddingKey: key }).store.checkKeys({ sampleRows: 4 })[0]?.keyId, null)
+  assert.equal(
+    codeOfThrown(() => open({ embeddingKey: randomBytes(32) }).store.checkKeys({ sampleRows: 4 })).code,
+    'ERR_CONFIG_INVALID',
+  )
+})
+
+test('migrates a schema 1 database: its faces get no key id, still decrypt, and a rotation records one', (t) => {
+  const { open, raw } = harness(t)
+  const key = randomBytes(32)
+  const before = seedOneFace(open, key)
+  const db = raw()
+  db.exec('DROP INDEX faces_by_key; ALTER TABLE faces DROP COLUMN key_id; DROP TABLE store_meta')
+  db.pragma('user_version = 1')
+  db.close()
+
+  const { store, lines } = open({ embeddingKey: key })
+  assert.ok(lines().some((line) => line.msg === 'gallery.migrated' && line.version === 2))
+  assert.deepEqual(store.keyUsage(), [{ keyId: null, faces: 1 }])
+  assert.deepEqual([...store.embeddings()], before)
+  const newKey = randomBytes(32)
+  store.close()
+  const rotating = open({ embeddingKey: newKey, previousEmbeddingKeys: [key] }).store
+  assert.equal(rotating.reencrypt(null, 10), 1)
+  assert.deepEqual(rotating.keyUsage(), [{ keyId: keyIdOf(newKey), faces: 1 }])
+  assert.deepEqual([...rotating.embeddings()], before)
+})
+
+test('records the key ids a server opened the store with', (t) => {
+  const { open } = harness(t)
+  const key = randomBytes(32)
+  const previous = randomBytes(32)
+  const { store } = open({ embeddingKey: key, previousEmbeddingKeys: [previous] })
+  assert.equal(store.serverKeys(), undefined)
+  store.recordServerKeys()
+  const recorded = store.serverKeys()
+  assert.equal(recorded?.current, keyIdOf(key))
+  assert.deepEqual(recorded?.previous, [keyIdOf(previous)])
+  open().store.recordServerKeys()
+  assert.equal(store.serverKeys()?.current, null, 'the last record wins')
+})
+
+test('tells whether another connection has the database open, without waiting and without a database', (t) => {
+  const { dataDir, open } = harness(t)
+  assert.equal(isDatabaseInUse(dataDir), false, 'no database yet')
+  const { store } = open()
+  assert.equal(isDatabaseInUse(dataDir), true)
+  store.createIdentity('acme', { name: 'Ada' }, alice)
+  store.close()
+  assert.equal(isDatabaseInUse(dataDir), false)
+  const again = open().store
+  assert.equal(again.getIdentity('acme', 'x'), undefined, 'the probe left the database usable')
 })
