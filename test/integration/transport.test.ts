@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { parseConfig } from '../../server/config.js'
 import { FacewireError } from '../../server/errors.js'
 import { createTransport, jsonReply } from '../../server/transport/index.js'
 import { loadNativeEngine } from '../../server/transport/native-engine.js'
@@ -104,4 +105,31 @@ test('a handler that throws an unknown error answers 500 ERR_INTERNAL without it
   assert.doesNotMatch(response.body, /secret detail/)
   assert.equal((JSON.parse(response.body) as { error: { code: string } }).error.code, 'ERR_INTERNAL')
   assert.ok(lines().some((line) => line['msg'] === 'http.failed'))
+})
+
+test('requests carry the forwarded client address only when the peer is a trusted proxy', async (t) => {
+  const { logger } = createMemoryLogger()
+  const start = async (trustedProxies: string | undefined) => {
+    const transport = createTransport({
+      logger,
+      maxBodyBytes: 1024,
+      trustedProxies: parseConfig({ FACEWIRE_TRUSTED_PROXIES: trustedProxies }).trustedProxies,
+      routes: [
+        { method: 'GET', pattern: '/ip', handler: (request) => jsonReply(200, { ip: request.clientIp }) },
+      ],
+    })
+    const port = await transport.listen('127.0.0.1', 0)
+    t.after(() => {
+      transport.stopAccepting()
+    })
+    return async (headers: Record<string, string>) =>
+      (JSON.parse((await httpRequest(port, '/ip', { headers })).body) as { ip: string }).ip
+  }
+  const direct = await start(undefined)
+  assert.equal(await direct({}), '127.0.0.1')
+  assert.equal(await direct({ 'x-forwarded-for': '203.0.113.7' }), '127.0.0.1')
+  const proxied = await start('127.0.0.1')
+  assert.equal(await proxied({ 'x-forwarded-for': '198.51.100.1, 203.0.113.7' }), '203.0.113.7')
+  assert.equal(await proxied({ 'x-real-ip': '203.0.113.8' }), '203.0.113.8')
+  assert.equal(await proxied({}), '127.0.0.1')
 })
