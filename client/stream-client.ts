@@ -42,9 +42,12 @@ interface Connected {
  * Opens the socket with a message listener attached from the start: the server's hello may
  * arrive in the same TCP segment as the upgrade answer, before any later listener would be.
  */
-function connect(url: string, token: string, viaQuery: boolean): Promise<Connected> {
+function connect(url: string, token: string, viaQuery: boolean, ca?: string): Promise<Connected> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, viaQuery ? {} : { headers: { authorization: `Bearer ${token}` } })
+    const socket = new WebSocket(url, {
+      ...(viaQuery ? {} : { headers: { authorization: `Bearer ${token}` } }),
+      ...(ca === undefined ? {} : { ca }),
+    })
     const buffered: unknown[] = []
     const takers: ((message: unknown) => void)[] = []
     let listener: ((message: unknown) => void) | undefined
@@ -118,11 +121,14 @@ export async function openDetectStream(options: {
   token: string
   /** Pass the token as `access_token` (as browsers must) instead of a header. */
   tokenInQuery?: boolean
+  /** PEM certificate(s) of a private CA that signed an `https:` server's certificate. */
+  ca?: string
 }): Promise<DetectStream> {
   const { socket, next, onMessage } = await connect(
     wsUrl(options.baseUrl, '/ws/detect', options.token, options.tokenInQuery === true),
     options.token,
     options.tokenInQuery === true,
+    options.ca,
   )
   const closed = closedPromise(socket)
   const hello = (await next()) as StreamHello

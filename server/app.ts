@@ -195,7 +195,13 @@ export function createApp(options: AppOptions): App {
     }),
   ]
 
-  const transport = createTransport({ routes, wsRoutes, logger, maxBodyBytes: config.maxBodyBytes })
+  const transport = createTransport({
+    routes,
+    wsRoutes,
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+    trustedProxies: config.trustedProxies,
+  })
   publish = (topic, text) => {
     transport.ws.publish(topic, text)
   }

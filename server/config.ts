@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { z } from 'zod'
 import { FacewireError } from './errors.js'
@@ -49,6 +50,25 @@ export const ORG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
 export const DEFAULT_TARGET_FPIR = 0.002
 
 const LIVENESS_MODES = ['off', 'report', 'require'] as const
+
+/** A reverse proxy whose X-Forwarded-For the transport believes: one address or a CIDR range. */
+export interface TrustedProxy {
+  readonly address: string
+  readonly family: 4 | 6
+  /** CIDR prefix length; undefined = this one address. */
+  readonly prefix: number | undefined
+}
+
+/** One FACEWIRE_TRUSTED_PROXIES entry (`10.0.0.5`, `172.16.0.0/12`, `fd00::/8`), or undefined. */
+export function parseTrustedProxy(entry: string): TrustedProxy | undefined {
+  const [address = '', rawPrefix, ...rest] = entry.trim().split('/')
+  const family = isIP(address)
+  if (rest.length > 0 || (family !== 4 && family !== 6)) return undefined
+  if (rawPrefix === undefined) return Object.freeze({ address, family, prefix: undefined })
+  const prefix = /^\d{1,3}$/.test(rawPrefix) ? Number(rawPrefix) : Number.NaN
+  if (!(prefix <= (family === 4 ? 32 : 128))) return undefined
+  return Object.freeze({ address, family, prefix })
+}
 
 /**
  * Liveness score below which a face is not taken as live (docs/models.md, "Liveness"): 1.9% of
@@ -152,6 +172,22 @@ const envSchema = z.object({
     .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
     .transform((value) => value === 'true' || value === '1')
     .default(false),
+  FACEWIRE_TRUSTED_PROXIES: z
+    .string()
+    .transform((value, ctx) => {
+      const entries = value.split(',').filter((entry) => entry.trim() !== '')
+      const parsed = entries.map(parseTrustedProxy)
+      const bad = entries.filter((_, i) => parsed[i] === undefined)
+      if (bad.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be IP addresses or CIDR ranges separated by commas (not ${bad.join(', ')})`,
+        })
+        return z.NEVER
+      }
+      return parsed.filter((entry) => entry !== undefined)
+    })
+    .optional(),
 })
 
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -166,6 +202,11 @@ export interface Config {
   readonly logLevel: LogLevel
   readonly shutdownTimeoutMs: number
   readonly maxBodyBytes: number
+  /**
+   * Reverse proxies whose X-Forwarded-For / X-Real-IP give the client address (logs, rate-limit
+   * keys); from any other peer those headers are ignored.
+   */
+  readonly trustedProxies: readonly TrustedProxy[]
   /** Pipeline worker threads; default one per core. */
   readonly workers: number
   /** Images allowed to wait for a busy pipeline beyond the ones being processed. */
@@ -390,6 +431,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.FACEWIRE_SHUTDOWN_TIMEOUT_MS,
     maxBodyBytes: e.FACEWIRE_MAX_BODY_BYTES,
+    trustedProxies: Object.freeze(e.FACEWIRE_TRUSTED_PROXIES ?? []),
     workers,
     pipelineQueue: e.FACEWIRE_PIPELINE_QUEUE ?? workers * 4,
     pipelineTimeoutMs: e.FACEWIRE_PIPELINE_TIMEOUT_MS,

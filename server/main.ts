@@ -12,6 +12,9 @@ import { FacewireError } from './errors.js'
 import { createLogger } from './logger.js'
 
 export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  // onnxruntime-node 1.30 starts Microsoft's telemetry client on Linux unless told not to: facewire
+  // sends nothing anywhere (the workers inherit the environment).
+  process.env['ORT_DISABLE_TELEMETRY'] ??= '1'
   let config: Config
   try {
     config = parseConfig(env)

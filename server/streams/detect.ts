@@ -39,6 +39,8 @@ export interface DetectRouteOptions {
 interface Session {
   id: string
   principal: Principal
+  /** For logs: the peer, or the client behind a trusted proxy. */
+  clientIp: string
   tracks: TrackTable
   expiry: ExpiryTimer | undefined
   /** Frames analysed, for the liveness turn of `report` mode. */
@@ -174,6 +176,7 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
       return {
         id: randomBytes(9).toString('base64url'),
         principal,
+        clientIp: request.clientIp,
         tracks: createTrackTable({
           windowFrames: limits.trackFrames,
           switchFrames: limits.trackSwitchFrames,
@@ -203,7 +206,10 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
         }),
       })
       connection.send(JSON.stringify(hello))
-      logger.debug({ session: session.id, org: session.principal.org }, 'ws.detect_opened')
+      logger.debug(
+        { session: session.id, org: session.principal.org, clientIp: session.clientIp },
+        'ws.detect_opened',
+      )
     },
     message(connection, data, isBinary) {
       const receivedAt = performance.now()

@@ -1,8 +1,10 @@
 import { STATUS_CODES } from 'node:http'
 import { createServer } from 'node:net'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
+import type { TrustedProxy } from '../config.js'
 import { FacewireError, toFacewireError, toWireError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { createClientAddress, type ClientAddressResolver } from './client-address.js'
 import { loadNativeEngine, type EngineInfo } from './native-engine.js'
 import { registerWsRoutes, type AnyWsRoute, type WsRegistry } from './ws.js'
 
@@ -17,6 +19,8 @@ export interface HttpRequestInfo {
   readonly headers: Readonly<Record<string, string>>
   readonly params: readonly string[]
   readonly body: Buffer | undefined
+  /** The peer, or the forwarded client address when the peer is a trusted proxy (client-address.ts). */
+  readonly clientIp: string
 }
 
 export interface HttpReply {
@@ -40,6 +44,8 @@ export interface TransportOptions {
   /** Bodies beyond this are answered 413 ERR_BODY_TOO_LARGE without being buffered further. */
   maxBodyBytes: number
   wsRoutes?: readonly AnyWsRoute[]
+  /** Peers whose X-Forwarded-For is believed (FACEWIRE_TRUSTED_PROXIES). */
+  trustedProxies?: readonly TrustedProxy[]
 }
 
 export interface Transport {
@@ -150,9 +156,11 @@ function statusLine(status: number): string {
 }
 
 function copyRequest(
+  res: HttpResponse,
   req: HttpRequest,
   method: HttpMethod,
   paramCount: number,
+  clientAddress: ClientAddressResolver,
 ): Omit<HttpRequestInfo, 'body'> {
   const headers: Record<string, string> = {}
   req.forEach((key, value) => {
@@ -160,13 +168,16 @@ function copyRequest(
   })
   const params: string[] = []
   for (let i = 0; i < paramCount; i++) params.push(decodeURIComponent(req.getParameter(i) ?? ''))
-  return { method, path: req.getUrl(), query: new URLSearchParams(req.getQuery() ?? ''), headers, params }
+  const peer = Buffer.from(res.getRemoteAddressAsText()).toString('latin1')
+  const query = new URLSearchParams(req.getQuery() ?? '')
+  return { method, path: req.getUrl(), query, headers, params, clientIp: clientAddress(peer, headers) }
 }
 
 /** The only module that talks HTTP to uWebSockets.js. */
 export function createTransport(options: TransportOptions): Transport {
   const { uws, engine } = loadNativeEngine()
   const app: TemplatedApp = uws.App()
+  const clientAddress = createClientAddress(options.trustedProxies ?? [])
   let listenSocket: us_listen_socket | undefined
   let accepting = true
   let inFlight = 0
@@ -217,7 +228,7 @@ export function createTransport(options: TransportOptions): Transport {
         send(res, state, errorReply(new FacewireError('ERR_SHUTTING_DOWN')))
         return
       }
-      const copied = copyRequest(req, route.method, paramCount)
+      const copied = copyRequest(res, req, route.method, paramCount, clientAddress)
       inFlight++
       counted = true
       const run = (body: Buffer | undefined): void => {
@@ -300,7 +311,7 @@ export function createTransport(options: TransportOptions): Transport {
   const ws = registerWsRoutes(app, options.wsRoutes ?? [], {
     logger: options.logger,
     isAccepting: () => accepting,
-    copyRequest: (req, paramCount) => copyRequest(req, 'GET', paramCount),
+    copyRequest: (res, req, paramCount) => copyRequest(res, req, 'GET', paramCount, clientAddress),
     refuse: (res, state, error) => {
       send(res, state, errorReply(error), true)
     },

@@ -141,7 +141,7 @@ export interface WsRegistry {
 export interface WsHooks {
   logger: Logger
   isAccepting: () => boolean
-  copyRequest: (req: HttpRequest, paramCount: number) => Omit<HttpRequestInfo, 'body'>
+  copyRequest: (res: HttpResponse, req: HttpRequest, paramCount: number) => Omit<HttpRequestInfo, 'body'>
   refuse: (res: HttpResponse, state: { aborted: boolean }, error: FacewireError) => void
 }
 
@@ -169,7 +169,7 @@ export function registerWsRoutes(
           return
         }
         // Everything the upgrade needs is copied now: req dies when this function returns.
-        const copied = hooks.copyRequest(req, paramCount)
+        const copied = hooks.copyRequest(res, req, paramCount)
         const key = req.getHeader('sec-websocket-key')
         const protocol = req.getHeader('sec-websocket-protocol')
         const extensions = req.getHeader('sec-websocket-extensions')
@@ -200,7 +200,10 @@ export function registerWsRoutes(
             (error: unknown) => {
               const wire = toFacewireError(error)
               if (wire.code === 'ERR_INTERNAL')
-                hooks.logger.error({ err: error, path: copied.path }, 'ws.upgrade_failed')
+                hooks.logger.error(
+                  { err: error, path: copied.path, clientIp: copied.clientIp },
+                  'ws.upgrade_failed',
+                )
               hooks.refuse(res, state, wire)
             },
           )

@@ -1,5 +1,6 @@
 import { request } from 'node:http'
 import { connect } from 'node:net'
+import { request as httpsRequest } from 'node:https'
 
 export interface TestResponse {
   status: number
@@ -9,23 +10,31 @@ export interface TestResponse {
 
 /**
  * One request on its own connection (`agent: false` sends `Connection: close`), so a test's
- * server can close without idle keep-alive sockets holding the process open.
+ * server can close without idle keep-alive sockets holding the process open. With `ca`, HTTPS
+ * trusting that CA only. A `content-length` header without a body sends the headers alone (what a
+ * proxy answers from them).
  */
 export function httpRequest(
   port: number,
   path: string,
-  options: { method?: string; headers?: Record<string, string>; body?: Uint8Array | string } = {},
+  options: {
+    method?: string
+    headers?: Record<string, string>
+    body?: Uint8Array | string
+    ca?: string
+  } = {},
 ): Promise<TestResponse> {
   return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method: options.method ?? 'GET',
-        headers: options.headers,
-        agent: false,
-      },
+    const target = {
+      host: '127.0.0.1',
+      port,
+      path,
+      method: options.method ?? 'GET',
+      headers: options.headers,
+      agent: false as const,
+    }
+    const req = (options.ca === undefined ? request : httpsRequest)(
+      options.ca === undefined ? target : { ...target, ca: options.ca },
       (res) => {
         const chunks: Buffer[] = []
         res.on('data', (chunk: Buffer) => chunks.push(chunk))
@@ -40,7 +49,8 @@ export function httpRequest(
       },
     )
     req.on('error', reject)
-    req.end(options.body)
+    if (options.body === undefined && options.headers?.['content-length'] !== undefined) req.flushHeaders()
+    else req.end(options.body)
   })
 }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { test } from 'node:test'
+import { parseConfig } from '../../server/config.js'
 import { FacewireError } from '../../server/errors.js'
 import { createTransport, jsonReply } from '../../server/transport/index.js'
 import { loadNativeEngine } from '../../server/transport/native-engine.js'
@@ -206,4 +207,31 @@ test('the engine itself closes the connection, unanswered, on a Content-Length o
     'a 200 KB header',
   )
   assert.equal((await httpRequest(port, '/echo', { method: 'POST', body: '{}' })).status, 200)
+})
+
+test('requests carry the forwarded client address only when the peer is a trusted proxy', async (t) => {
+  const { logger } = createMemoryLogger()
+  const start = async (trustedProxies: string | undefined) => {
+    const transport = createTransport({
+      logger,
+      maxBodyBytes: 1024,
+      trustedProxies: parseConfig({ FACEWIRE_TRUSTED_PROXIES: trustedProxies }).trustedProxies,
+      routes: [
+        { method: 'GET', pattern: '/ip', handler: (request) => jsonReply(200, { ip: request.clientIp }) },
+      ],
+    })
+    const port = await transport.listen('127.0.0.1', 0)
+    t.after(() => {
+      transport.stopAccepting()
+    })
+    return async (headers: Record<string, string>) =>
+      (JSON.parse((await httpRequest(port, '/ip', { headers })).body) as { ip: string }).ip
+  }
+  const direct = await start(undefined)
+  assert.equal(await direct({}), '127.0.0.1')
+  assert.equal(await direct({ 'x-forwarded-for': '203.0.113.7' }), '127.0.0.1')
+  const proxied = await start('127.0.0.1')
+  assert.equal(await proxied({ 'x-forwarded-for': '198.51.100.1, 203.0.113.7' }), '203.0.113.7')
+  assert.equal(await proxied({ 'x-real-ip': '203.0.113.8' }), '203.0.113.8')
+  assert.equal(await proxied({}), '127.0.0.1')
 })

@@ -138,3 +138,23 @@ test('a key file holds the key as the environment does, whitespace around it ign
     )
   }
 })
+
+test('FACEWIRE_TRUSTED_PROXIES takes addresses and CIDR ranges, and names what it refuses', () => {
+  assert.deepEqual(parseConfig({}).trustedProxies, [])
+  const config = parseConfig({ FACEWIRE_TRUSTED_PROXIES: '127.0.0.1, 172.16.0.0/12,fd00::/8,::1' })
+  assert.deepEqual(config.trustedProxies, [
+    { address: '127.0.0.1', family: 4, prefix: undefined },
+    { address: '172.16.0.0', family: 4, prefix: 12 },
+    { address: 'fd00::', family: 6, prefix: 8 },
+    { address: '::1', family: 6, prefix: undefined },
+  ])
+  assert.ok(Object.isFrozen(config.trustedProxies))
+  for (const bad of ['nginx', '10.0.0.0/33', '10.0.0.1/8/1', 'fd00::/129', '10.0.0.0/x']) {
+    assert.match(
+      configError({ FACEWIRE_TRUSTED_PROXIES: `127.0.0.1,${bad}` }).message,
+      new RegExp(
+        `FACEWIRE_TRUSTED_PROXIES: must be IP addresses or CIDR ranges .*not ${bad.replace(/[./]/g, '\\$&')}`,
+      ),
+    )
+  }
+})

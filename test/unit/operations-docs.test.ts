@@ -39,7 +39,7 @@ test('every log event docs/configuration.md and docs/operations.md name is one t
     for (const match of (await doc(name)).matchAll(/`([a-z]+\.[a-z_]+)`/g)) {
       const event = match[1] ?? ''
       // File names and prose placeholders, not events.
-      if (/\.(db|json|jsonl|md|env)$/.test(event) || event === 'area.verb' || event === 'process.env')
+      if (/\.(db|json|jsonl|md|env|conf)$/.test(event) || event === 'area.verb' || event === 'process.env')
         continue
       events.add(event)
     }
