@@ -6,7 +6,7 @@
 # Compiles TypeScript and bundles the kiosk: needs the dev dependencies, ships none of them.
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 # No install scripts: `prepare` (the build) needs the sources, and nothing here runs native code.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
@@ -16,15 +16,15 @@ RUN rm -rf dist/test dist/bench dist/models dist/.tsbuildinfo
 
 # Production dependencies only. --ignore-scripts skips the root `prepare` (tsc is a dev
 # dependency); the native modules then run their own install scripts: better-sqlite3 (prebuilt
-# binary or a compile), hnswlib-node (a compile), onnxruntime-node (its CUDA download is off in
-# .npmrc). sharp and uWebSockets.js ship prebuilt binaries and have no install script. Binaries for
+# binary or a compile), hnswlib-node (a compile), onnxruntime-node (its CUDA download is off:
+# ONNXRUNTIME_NODE_INSTALL=skip, the switch its install script reads). sharp and uWebSockets.js ship prebuilt binaries and have no install script. Binaries for
 # other platforms are removed (about 300 MB). The compilers and npm cache stay in this stage.
 FROM node:20-bookworm-slim AS deps
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
-RUN npm rebuild better-sqlite3 hnswlib-node onnxruntime-node
+RUN ONNXRUNTIME_NODE_INSTALL=skip npm rebuild better-sqlite3 hnswlib-node onnxruntime-node
 RUN find node_modules/onnxruntime-node/bin/napi-v6 -mindepth 1 -maxdepth 1 ! -name linux -exec rm -rf {} + && find node_modules/onnxruntime-node/bin/napi-v6/linux -mindepth 1 -maxdepth 1 ! -name "$(node -p process.arch)" -exec rm -rf {} + && find node_modules/uWebSockets.js/binaries -name '*.node' ! -name "uws_linux_$(node -p process.arch)_*" -delete
 
 # The image: compiled JavaScript, production node_modules and the models (nothing is fetched at
