@@ -4,10 +4,11 @@
  * box, at most 320 px a side, JPEG quality 80).
  */
 import { once } from 'node:events'
+import { existsSync } from 'node:fs'
 import { cpus } from 'node:os'
 import sharp from 'sharp'
 import type { ApiClient } from '../client/api-client.js'
-import { startMain, whenReady, type Child } from '../test/helpers/child.js'
+import { mainPath, startMain, whenReady, type Child } from '../test/helpers/child.js'
 
 export interface BenchServer {
   main: Child
@@ -85,4 +86,18 @@ export function metricValue(text: string, name: string): number {
     sum += Number(line.slice(line.lastIndexOf(' ') + 1))
   }
   return sum
+}
+
+/** Exits with a message unless the shared LFW photos and the compiled server are there. */
+export function requireBenchInputs(bench: string, lfwDir: string): void {
+  if (!existsSync(lfwDir)) {
+    process.stderr.write(
+      `${bench} needs the shared LFW photos at ${lfwDir} (set --faces or FACEWIRE_FACES to the folder holding lfw-view1/); they are never copied into this repository.\n`,
+    )
+    process.exit(1)
+  }
+  if (!existsSync(mainPath)) {
+    process.stderr.write(`${bench} runs the compiled server: ${mainPath} is missing; run tsc -b first.\n`)
+    process.exit(1)
+  }
 }

@@ -22,7 +22,6 @@
  *   npm run bench:soak -- [--minutes 30] [--streams N] [--fps 10] [--workers N] [--faces ../shared/faces]
  */
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
 import { readdir, readFile, rm } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
@@ -34,11 +33,10 @@ import { createTally, type SentFrame, type StreamTally } from '../client/replay/
 import { openDetectStream, openEventStream, type DetectStream } from '../client/stream-client.js'
 import type { AnswerType } from '../client/replay/tally.js'
 import { mintToken } from '../server/auth.js'
-import { mainPath } from '../test/helpers/child.js'
 import { tempDataDir } from '../test/helpers/temp-dir.js'
 import { flood } from '../test/helpers/ws-flood.js'
 import { defaultFacesDir, parsePositive } from './args.js'
-import { kioskCrop, metricValue, startBenchServer, stopBenchServer } from './shared.js'
+import { kioskCrop, metricValue, requireBenchInputs, startBenchServer, stopBenchServer } from './shared.js'
 import { round, table } from './stats.js'
 
 const { values } = parseArgs({
@@ -202,16 +200,7 @@ interface Stream {
 
 /* ---- the run ---- */
 
-if (!existsSync(lfwDir)) {
-  process.stderr.write(
-    `bench:soak needs the shared LFW photos at ${lfwDir} (set --faces or FACEWIRE_FACES to the folder holding lfw-view1/); they are never copied into this repository.\n`,
-  )
-  process.exit(1)
-}
-if (!existsSync(mainPath)) {
-  process.stderr.write(`bench:soak runs the compiled server: ${mainPath} is missing; run tsc -b first.\n`)
-  process.exit(1)
-}
+requireBenchInputs('bench:soak', lfwDir)
 
 const dataDir = tempDataDir('facewire-bench-soak-')
 const secret = randomBytes(32).toString('base64url')

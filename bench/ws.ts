@@ -14,7 +14,6 @@
  * enrolled first (from another photo), so every frame runs a real gallery search.
  */
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
 import { readdir, readFile, rm } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
@@ -26,10 +25,16 @@ import { createTally, type SentFrame, type StreamTally, type Tally } from '../cl
 import { openDetectStream, type DetectStream } from '../client/stream-client.js'
 import { mintToken } from '../server/auth.js'
 import type { StreamAnswer } from '../protocol/wire.js'
-import { mainPath } from '../test/helpers/child.js'
 import { tempDataDir } from '../test/helpers/temp-dir.js'
 import { defaultFacesDir, parsePositive } from './args.js'
-import { kioskCrop, metricValue, startBenchServer, stopBenchServer, type BenchServer } from './shared.js'
+import {
+  kioskCrop,
+  metricValue,
+  requireBenchInputs,
+  startBenchServer,
+  stopBenchServer,
+  type BenchServer,
+} from './shared.js'
 import { percentile, round, table } from './stats.js'
 
 const { values } = parseArgs({
@@ -434,16 +439,7 @@ function lastUnder(steps: readonly StepReport[], barMs: number): StepReport | un
 
 /* ---- the run ---- */
 
-if (!existsSync(lfwDir)) {
-  process.stderr.write(
-    `bench:ws needs the shared LFW photos at ${lfwDir} (set --faces or FACEWIRE_FACES to the folder holding lfw-view1/); they are never copied into this repository.\n`,
-  )
-  process.exit(1)
-}
-if (!existsSync(mainPath)) {
-  process.stderr.write(`bench:ws runs the compiled server: ${mainPath} is missing; run tsc -b first.\n`)
-  process.exit(1)
-}
+requireBenchInputs('bench:ws', lfwDir)
 
 const dataDir = tempDataDir('facewire-bench-ws-')
 const secret = randomBytes(32).toString('base64url')
