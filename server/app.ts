@@ -126,8 +126,19 @@ export function createApp(options: AppOptions): App {
     ),
     instrument('GET', '/ready', () => {
       const components = readiness.snapshot()
-      if (readiness.isReady()) return jsonReply(200, { status: 'ready', components })
-      return errorReply(new FacewireError('ERR_NOT_READY'), { components })
+      const degraded = readiness.degraded()
+      const isDegraded = Object.keys(degraded).length > 0
+      if (readiness.isReady()) {
+        return jsonReply(200, {
+          status: isDegraded ? 'degraded' : 'ready',
+          components,
+          ...(isDegraded ? { degraded } : {}),
+        })
+      }
+      return errorReply(new FacewireError('ERR_NOT_READY'), {
+        components,
+        ...(isDegraded ? { degraded } : {}),
+      })
     }),
     instrument('GET', '/metrics', async () => {
       if (loadedGallery !== undefined) {

@@ -23,3 +23,14 @@ test('registering a component twice does not reset it', () => {
   readiness.register('models')
   assert.equal(readiness.isReady(), true)
 })
+
+test('a degraded component keeps readiness and is reported until it recovers', () => {
+  const readiness = createReadiness()
+  readiness.register('database')
+  readiness.markReady('database')
+  readiness.setDegraded('database', 'connection refused')
+  assert.equal(readiness.isReady(), true, 'degraded is still ready: recognition goes on')
+  assert.deepEqual(readiness.degraded(), { database: 'connection refused' })
+  readiness.setDegraded('database', undefined)
+  assert.deepEqual(readiness.degraded(), {})
+})
