@@ -78,6 +78,11 @@ export const ERRORS = {
     close: 1008,
     message: 'this connection sent more messages, bytes or invalid messages than its budget allows',
   },
+  ERR_CORS_REFUSED: {
+    http: 403,
+    close: null,
+    message: 'cross-origin request refused: origin, method or header not allowed',
+  },
   ERR_NOT_FOUND: { http: 404, close: null, message: 'no such route or resource' },
   ERR_METHOD_NOT_ALLOWED: { http: 405, close: null, message: 'method not allowed on this route' },
   ERR_BODY_TOO_LARGE: { http: 413, close: 1009, message: 'request body is too large' },

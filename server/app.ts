@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { createApiRoutes } from './api/routes.js'
+import { API_PREFIX, createApiRoutes } from './api/routes.js'
 import { createAuthenticator, type Authenticator } from './auth.js'
 import type { Config } from './config.js'
 import { FacewireError, toFacewireError } from './errors.js'
@@ -212,6 +212,7 @@ export function createApp(options: AppOptions): App {
     logger,
     maxBodyBytes: config.maxBodyBytes,
     trustedProxies: config.trustedProxies,
+    cors: { origins: config.corsOrigins, pathPrefix: API_PREFIX },
   })
   publish = (topic, text) => {
     transport.ws.publish(topic, text)

@@ -71,6 +71,21 @@ export function parseTrustedProxy(entry: string): TrustedProxy | undefined {
 }
 
 /**
+ * One FACEWIRE_CORS_ORIGINS entry as a browser sends it in `Origin` (scheme, host and a port other
+ * than the scheme's default; no path, no trailing slash), or undefined.
+ */
+export function parseCorsOrigin(entry: string): string | undefined {
+  let url: URL
+  try {
+    url = new URL(entry)
+  } catch {
+    return undefined
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined
+  return url.origin === entry ? entry : undefined
+}
+
+/**
  * Liveness score below which a face is not taken as live (docs/models.md, "Liveness"): 1.9% of
  * LFW photos fall below it (funneled photos whose black borders look like a print's edge), none
  * of the clean colour photos.
@@ -188,6 +203,24 @@ const envSchema = z.object({
       return parsed.filter((entry) => entry !== undefined)
     })
     .optional(),
+  FACEWIRE_CORS_ORIGINS: z
+    .string()
+    .transform((value, ctx) => {
+      const entries = value
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== '')
+      const bad = entries.filter((entry) => parseCorsOrigin(entry) === undefined)
+      if (bad.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be exact origins (https://app.example.com, http://localhost:3000) separated by commas, not ${bad.join(', ')}`,
+        })
+        return z.NEVER
+      }
+      return entries
+    })
+    .optional(),
 })
 
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -207,6 +240,8 @@ export interface Config {
    * keys); from any other peer those headers are ignored.
    */
   readonly trustedProxies: readonly TrustedProxy[]
+  /** Web origins whose pages may call the REST API (CORS); empty: none. */
+  readonly corsOrigins: readonly string[]
   /** Pipeline worker threads; default one per core. */
   readonly workers: number
   /** Images allowed to wait for a busy pipeline beyond the ones being processed. */
@@ -432,6 +467,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     shutdownTimeoutMs: e.FACEWIRE_SHUTDOWN_TIMEOUT_MS,
     maxBodyBytes: e.FACEWIRE_MAX_BODY_BYTES,
     trustedProxies: Object.freeze(e.FACEWIRE_TRUSTED_PROXIES ?? []),
+    corsOrigins: Object.freeze(e.FACEWIRE_CORS_ORIGINS ?? []),
     workers,
     pipelineQueue: e.FACEWIRE_PIPELINE_QUEUE ?? workers * 4,
     pipelineTimeoutMs: e.FACEWIRE_PIPELINE_TIMEOUT_MS,

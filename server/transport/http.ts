@@ -5,6 +5,7 @@ import type { TrustedProxy } from '../config.js'
 import { FacewireError, toFacewireError, toWireError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { createClientAddress, type ClientAddressResolver } from './client-address.js'
+import { createCors, isPreflight, type Cors, type CorsOptions } from './cors.js'
 import { loadNativeEngine, type EngineInfo } from './native-engine.js'
 import { registerWsRoutes, type AnyWsRoute, type WsRegistry } from './ws.js'
 
@@ -46,6 +47,11 @@ export interface TransportOptions {
   wsRoutes?: readonly AnyWsRoute[]
   /** Peers whose X-Forwarded-For is believed (FACEWIRE_TRUSTED_PROXIES). */
   trustedProxies?: readonly TrustedProxy[]
+  /**
+   * Cross-origin access to the paths under `pathPrefix` (FACEWIRE_CORS_ORIGINS): preflights there
+   * are answered (refused when no origin is listed). Absent: OPTIONS is a method no route takes.
+   */
+  cors?: CorsOptions
 }
 
 export interface Transport {
@@ -178,6 +184,12 @@ export function createTransport(options: TransportOptions): Transport {
   const { uws, engine } = loadNativeEngine()
   const app: TemplatedApp = uws.App()
   const clientAddress = createClientAddress(options.trustedProxies ?? [])
+  const cors = options.cors === undefined ? undefined : createCors(options.cors)
+  /** CORS headers of every answer to this request, read while the uWS request is alive. */
+  const corsHeadersOf = (req: HttpRequest): Record<string, string> => {
+    const origin = req.getHeader('origin')
+    return cors?.responseHeaders(req.getUrl(), origin === '' ? undefined : origin) ?? {}
+  }
   let listenSocket: us_listen_socket | undefined
   let accepting = true
   let inFlight = 0
@@ -194,7 +206,7 @@ export function createTransport(options: TransportOptions): Transport {
 
   function send(
     res: HttpResponse,
-    state: { aborted: boolean },
+    state: { aborted: boolean; extraHeaders?: Record<string, string> },
     reply: HttpReply,
     closeConnection = !accepting,
   ): void {
@@ -202,14 +214,15 @@ export function createTransport(options: TransportOptions): Transport {
     state.aborted = true // a response is ended once
     res.cork(() => {
       res.writeStatus(statusLine(reply.status))
-      for (const [name, value] of Object.entries(reply.headers ?? {})) res.writeHeader(name, value)
+      const headers = { ...state.extraHeaders, ...reply.headers }
+      for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value)
       res.end(reply.body ?? '', closeConnection)
     })
   }
 
   function handle(route: Route, paramCount: number) {
     return (res: HttpResponse, req: HttpRequest): void => {
-      const state = { aborted: false }
+      const state = { aborted: false, extraHeaders: corsHeadersOf(req) }
       // In flight from here until its reply is sent, or until the client goes away while the body
       // is still arriving (no handler will run then). A handler already running stays counted
       // until it finishes, whether or not anyone waits for its reply: shutdown waits for its work.
@@ -318,8 +331,50 @@ export function createTransport(options: TransportOptions): Transport {
   })
 
   // Synchronous answers need no abort tracking: uWS is corked in the handler's own tick.
-  const refuse = (code: 'ERR_METHOD_NOT_ALLOWED' | 'ERR_NOT_FOUND') => (res: HttpResponse) => {
-    send(res, { aborted: false }, errorReply(new FacewireError(code)))
+  const refuse =
+    (code: 'ERR_METHOD_NOT_ALLOWED' | 'ERR_NOT_FOUND') => (res: HttpResponse, req: HttpRequest) => {
+      send(res, { aborted: false, extraHeaders: corsHeadersOf(req) }, errorReply(new FacewireError(code)))
+    }
+  // CORS preflights for the API: 204 with what the origin may do, or 403 ERR_CORS_REFUSED without
+  // any Access-Control-Allow-* header. A plain OPTIONS request (no Origin or no
+  // Access-Control-Request-Method) is answered as any other method the route lacks.
+  const preflight = (res: HttpResponse, req: HttpRequest, policy: Cors): void => {
+    const headers: Record<string, string> = {}
+    req.forEach((key, value) => {
+      headers[key] = value
+    })
+    if (!accepting) {
+      send(res, { aborted: false }, errorReply(new FacewireError('ERR_SHUTTING_DOWN')), true)
+      return
+    }
+    if (!isPreflight(headers)) {
+      refuse('ERR_METHOD_NOT_ALLOWED')(res, req)
+      return
+    }
+    let reply: HttpReply
+    try {
+      reply = {
+        status: 204,
+        headers: policy.preflight(req.getUrl(), {
+          origin: headers.origin ?? '',
+          method: headers['access-control-request-method'] ?? '',
+          headers: headers['access-control-request-headers'],
+        }),
+      }
+    } catch (error) {
+      reply = errorReply(toFacewireError(error)) // ERR_CORS_REFUSED
+      reply.headers = { ...reply.headers, vary: 'Origin' }
+    }
+    send(res, { aborted: false }, reply)
+  }
+  if (cors !== undefined && options.cors !== undefined) {
+    const prefix = options.cors.pathPrefix
+    for (const pattern of [...patterns.keys(), prefix, `${prefix}/*`]) {
+      if (cors.applies(pattern))
+        app.options(pattern, (res, req) => {
+          preflight(res, req, cors)
+        })
+    }
   }
   // Known paths with another method: 405. uWS prefers method-specific handlers over `any`.
   for (const pattern of patterns.keys()) app.any(pattern, refuse('ERR_METHOD_NOT_ALLOWED'))

@@ -53,6 +53,15 @@ export function isSameOrigin(url: string, origin: string): boolean {
   return parsed.host === own.host && scheme(parsed.protocol) === scheme(own.protocol)
 }
 
+/** A headless Chromium without a camera, for pages that only fetch (the CORS test). */
+export function launchHeadlessChromium(executablePath?: string): Promise<Browser> {
+  return chromium.launch({
+    executablePath: chromiumPath(executablePath),
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+  })
+}
+
 export async function launchKioskBrowser(options: LaunchOptions): Promise<KioskBrowser> {
   const browser = await chromium.launch({
     executablePath: chromiumPath(options.executablePath),

@@ -158,3 +158,32 @@ test('FACEWIRE_TRUSTED_PROXIES takes addresses and CIDR ranges, and names what i
     )
   }
 })
+
+test('FACEWIRE_CORS_ORIGINS takes exact origins only: no wildcard, path, trailing slash or null', () => {
+  assert.deepEqual(parseConfig({}).corsOrigins, [])
+  const config = parseConfig({
+    FACEWIRE_CORS_ORIGINS: 'https://app.example.com, http://localhost:3000,http://[::1]:8081',
+  })
+  assert.deepEqual(config.corsOrigins, [
+    'https://app.example.com',
+    'http://localhost:3000',
+    'http://[::1]:8081',
+  ])
+  assert.ok(Object.isFrozen(config.corsOrigins))
+  for (const bad of [
+    '*',
+    'null',
+    'https://app.example.com/',
+    'https://app.example.com/path',
+    'app.example.com',
+    'ftp://files.example.com',
+    'https://APP.example.com',
+    'https://app.example.com:443',
+  ]) {
+    assert.match(
+      configError({ FACEWIRE_CORS_ORIGINS: `https://ok.example.com,${bad}` }).message,
+      /FACEWIRE_CORS_ORIGINS: must be exact origins .*, not /,
+      bad,
+    )
+  }
+})
