@@ -1,5 +1,6 @@
 /** A small typed client of the REST API (CLI, tests, scripts). Uses the global fetch. */
 import type {
+  AuditEntryBody,
   EnrollResponse,
   FaceBody,
   IdentityBody,
@@ -54,6 +55,8 @@ export interface ApiClient {
   addFace(identityId: string, image: Uint8Array, type?: ImageType): Promise<EnrollResponse>
   deleteFace(faceId: string): Promise<void>
   recognize(image: Uint8Array, type?: ImageType): Promise<RecognizeResponse>
+  /** The audit log, oldest first, entries with seq > `after` (scope admin). */
+  audit(options?: { limit?: number; after?: number }): Promise<{ items: AuditEntryBody[] }>
 }
 
 export function createApiClient(options: { baseUrl: string; token: string }): ApiClient {
@@ -115,6 +118,13 @@ export function createApiClient(options: { baseUrl: string; token: string }): Ap
       call('POST', `/identities/${encodeURIComponent(id)}/faces`, { type, data: image }),
     deleteFace: (id) => call('DELETE', `/faces/${encodeURIComponent(id)}`),
     recognize: (image, type = 'image/jpeg') => call('POST', '/recognize', { type, data: image }),
+    audit: (query = {}) => {
+      const params = new URLSearchParams()
+      if (query.limit !== undefined) params.set('limit', String(query.limit))
+      if (query.after !== undefined) params.set('after', String(query.after))
+      const qs = params.toString()
+      return call('GET', `/audit${qs === '' ? '' : '?' + qs}`)
+    },
   }
   return client
 }

@@ -146,6 +146,17 @@ export interface EnrollResponse {
   detection: { box: WireBox; landmarks: WirePoint[]; quality: number; factors: Record<string, number> }
 }
 
+/** One row of GET /api/v1/audit: ids only, never names or embeddings. */
+export interface AuditEntryBody {
+  seq: number
+  at: string
+  /** The token's `sub`. */
+  actor: string
+  action: 'identity.create' | 'identity.update' | 'identity.delete' | 'face.add' | 'face.delete'
+  identityId: string | null
+  faceId: string | null
+}
+
 export interface ListResponse<T> {
   items: T[]
   nextCursor?: string

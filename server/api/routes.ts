@@ -9,7 +9,7 @@ import { createRateLimiter, rateLimited } from '../rate-limit.js'
 import type { Gallery, Identity } from '../gallery/index.js'
 import type { Logger } from '../logger.js'
 import type { Pipeline } from '../pipeline/index.js'
-import type { IdentityBody, ListResponse, PolicyResponse } from '../../protocol/wire.js'
+import type { AuditEntryBody, IdentityBody, ListResponse, PolicyResponse } from '../../protocol/wire.js'
 import { enrollFace, recognizeImage, round4, toFaceBody } from '../recognize.js'
 import {
   jsonReply,
@@ -295,7 +295,7 @@ export function createApiRoutes(options: ApiOptions): Route[] {
       const parsed = auditQuerySchema.safeParse(query)
       if (!parsed.success) throw invalid(parsed.error.issues)
       const entries = gallery.audit(principal.org, { limit: parsed.data.limit, afterSeq: parsed.data.after })
-      const items = entries.map(({ seq, at, actor: who, action, identityId, faceId }) => ({
+      const items = entries.map(({ seq, at, actor: who, action, identityId, faceId }): AuditEntryBody => ({
         seq,
         at,
         actor: who,

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The one `facewire` binary. Commands that only talk to a server over the wire (enroll, replay) live
+ * The one `facewire` binary. Commands that only talk to a server over the wire (enroll, replay,
+ * identities, faces, audit) live
  * in client/cli/; operator tools that run server code (token, eval, serve) live here in server/cli/.
  * Each is loaded on demand so `facewire --help` stays instant.
  */
@@ -15,6 +16,18 @@ const COMMANDS: Record<string, Command> = {
   enroll: {
     summary: 'enroll a folder per identity through the REST API (facewire enroll --help)',
     run: async (args) => (await import('../../client/cli/enroll.js')).runEnroll(args),
+  },
+  identities: {
+    summary: 'list, show, rename or delete identities (facewire identities --help)',
+    run: async (args) => (await import('../../client/cli/admin.js')).runIdentities(args),
+  },
+  faces: {
+    summary: "list or delete an identity's faces (facewire faces --help)",
+    run: async (args) => (await import('../../client/cli/admin.js')).runFaces(args),
+  },
+  audit: {
+    summary: "print the organization's audit log (facewire audit --help)",
+    run: async (args) => (await import('../../client/cli/admin.js')).runAudit(args),
   },
   eval: {
     summary: 'measure verification accuracy of the pipeline on LFW pairs (facewire eval lfw --help)',
