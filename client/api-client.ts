@@ -6,6 +6,7 @@ import type {
   IdentityBody,
   ListResponse,
   RecognizeResponse,
+  VerifyResponse,
   WireError,
 } from '../protocol/wire.js'
 
@@ -55,6 +56,11 @@ export interface ApiClient {
   addFace(identityId: string, image: Uint8Array, type?: ImageType): Promise<EnrollResponse>
   deleteFace(faceId: string): Promise<void>
   recognize(image: Uint8Array, type?: ImageType): Promise<RecognizeResponse>
+  /** Whether the face of `a` is the face of `b`, or the identity `b.identityId` (scope detect). */
+  verify(
+    a: { image: Uint8Array; type?: ImageType },
+    b: { image: Uint8Array; type?: ImageType } | { identityId: string },
+  ): Promise<VerifyResponse>
   /** The audit log, oldest first, entries with seq > `after` (scope admin). */
   audit(options?: { limit?: number; after?: number }): Promise<{ items: AuditEntryBody[] }>
 }
@@ -64,10 +70,11 @@ export function createApiClient(options: { baseUrl: string; token: string }): Ap
   const call = async <T>(
     method: string,
     path: string,
-    body?: { type: string; data: Uint8Array | string },
+    body?: { type: string; data: Uint8Array | string } | { type: 'multipart'; data: FormData },
   ) => {
     const headers: Record<string, string> = { authorization: `Bearer ${options.token}` }
-    if (body !== undefined) headers['content-type'] = body.type
+    // fetch writes a multipart body's content type itself, with the boundary it chose.
+    if (body !== undefined && body.type !== 'multipart') headers['content-type'] = body.type
     const response = await fetch(base + path, {
       method,
       headers,
@@ -118,6 +125,15 @@ export function createApiClient(options: { baseUrl: string; token: string }): Ap
       call('POST', `/identities/${encodeURIComponent(id)}/faces`, { type, data: image }),
     deleteFace: (id) => call('DELETE', `/faces/${encodeURIComponent(id)}`),
     recognize: (image, type = 'image/jpeg') => call('POST', '/recognize', { type, data: image }),
+    verify: (a, b) => {
+      const form = new FormData()
+      const file = (part: { image: Uint8Array; type?: ImageType }) =>
+        new Blob([part.image], { type: part.type ?? 'image/jpeg' })
+      form.set('image_a', file(a), 'a')
+      if ('identityId' in b) form.set('identityId', b.identityId)
+      else form.set('image_b', file(b), 'b')
+      return call('POST', '/verify', { type: 'multipart', data: form })
+    },
     audit: (query = {}) => {
       const params = new URLSearchParams()
       if (query.limit !== undefined) params.set('limit', String(query.limit))

@@ -63,6 +63,11 @@ export const ERRORS = {
     close: null,
     message: 'the face is too small, blurred, dark or turned to enroll',
   },
+  ERR_IDENTITY_NO_FACES: {
+    http: 422,
+    close: null,
+    message: 'the identity has no enrolled face of the current model to compare with',
+  },
   ERR_FRAME_HEADER_INVALID: {
     http: 400,
     close: null,

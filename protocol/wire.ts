@@ -140,10 +140,39 @@ export interface FaceBody {
   createdAt: string
 }
 
+/** Where a face was found in an image and how good it is (enrollment, verification). */
+export interface FaceDetection {
+  box: WireBox
+  landmarks: WirePoint[]
+  /** Quality score in [0, 1] and its factors (size, sharpness, brightness, contrast, pose). */
+  quality: number
+  factors: Record<string, number>
+}
+
 export interface EnrollResponse {
   face: FaceBody
   /** Where the enrolled face was found in the image. */
-  detection: { box: WireBox; landmarks: WirePoint[]; quality: number; factors: Record<string, number> }
+  detection: FaceDetection
+}
+
+/** POST /api/v1/verify: whether two faces, or a face and an enrolled identity, are one person. */
+export interface VerifyResponse {
+  /** Cosine similarity in [-1, 1]: of the two faces, or of the face with the identity's template. */
+  similarity: number
+  decision: {
+    /** `same` when the similarity reaches the threshold. */
+    status: 'same' | 'different'
+    /** The org's threshold for its gallery as it is now (GET /api/v1/policy). */
+    threshold: number
+    basis: PolicyBasis
+    targetFpir: number
+  }
+  /** The face of `image_a`. */
+  a: FaceDetection
+  /** The face of `image_b` (two images). */
+  b?: FaceDetection
+  /** The identity `image_a` was compared with (image and identityId). */
+  identity?: IdentityRef
 }
 
 /** One row of GET /api/v1/audit: ids only, never names or embeddings. */

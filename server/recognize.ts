@@ -9,6 +9,7 @@ import type {
   Decision,
   EnrollResponse,
   FaceBody,
+  FaceDetection,
   FaceResult,
   RecognizeResponse,
   WireBox,
@@ -30,6 +31,16 @@ export function toWireBox(face: AnalyzedFace): WireBox {
 
 export function toWireLandmarks(face: AnalyzedFace): WirePoint[] {
   return face.landmarks.map((point) => ({ x: round1(point.x), y: round1(point.y) }))
+}
+
+/** Where a face is and how good (enrollment's `detection`, verification's faces). */
+export function toFaceDetection(face: AnalyzedFace): FaceDetection {
+  return {
+    box: toWireBox(face),
+    landmarks: toWireLandmarks(face),
+    quality: round4(face.quality.score),
+    factors: face.quality.factors,
+  }
 }
 
 /** Whether a liveness score (undefined: not scored) passes the org's threshold. */
@@ -205,13 +216,5 @@ export async function enrollFace(
     actor,
   )
   if (stored === undefined) return undefined
-  return {
-    face: toFaceBody(stored, gallery),
-    detection: {
-      box: toWireBox(face),
-      landmarks: toWireLandmarks(face),
-      quality: round4(face.quality.score),
-      factors: face.quality.factors,
-    },
-  }
+  return { face: toFaceBody(stored, gallery), detection: toFaceDetection(face) }
 }

@@ -262,6 +262,40 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
+    '/verify': {
+      post: {
+        summary:
+          'Whether two photos show one person, or a photo shows an enrolled identity, at the organization threshold (scope detect)',
+        requestBody: {
+          required: true,
+          description:
+            'image_a and either image_b or identityId. Each image must show one clear face (as for enrollment); at most FACEWIRE_MAX_BODY_BYTES in all.',
+          content: {
+            'multipart/form-data': {
+              schema: {
+                type: 'object',
+                required: ['image_a'],
+                properties: {
+                  image_a: { type: 'string', format: 'binary', description: 'JPEG, PNG or WebP' },
+                  image_b: { type: 'string', format: 'binary', description: 'JPEG, PNG or WebP' },
+                  identityId: { type: 'string', format: 'uuid' },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          '200': { description: 'The similarity and the decision', content: json(ref('VerifyResponse')) },
+          '404': errorResponse('ERR_NOT_FOUND (identityId)'),
+          '422': errorResponse(
+            'ERR_FACE_NOT_FOUND or ERR_FACE_MULTIPLE (details.field names the image), ERR_IDENTITY_NO_FACES',
+          ),
+          ...imageErrors,
+          '400': errorResponse('ERR_REQUEST_INVALID (the form) or ERR_FRAME_INVALID (details.field)'),
+          ...common,
+        },
+      },
+    },
     '/recognize': {
       post: {
         summary:
@@ -338,21 +372,42 @@ export const OPENAPI_DOCUMENT = {
           createdAt: { type: 'string', format: 'date-time' },
         },
       },
+      FaceDetection: {
+        type: 'object',
+        required: ['box', 'landmarks', 'quality', 'factors'],
+        properties: {
+          box,
+          landmarks: { type: 'array', items: point },
+          quality: { type: 'number' },
+          factors: { type: 'object', additionalProperties: { type: 'number' } },
+        },
+      },
       EnrollResponse: {
         type: 'object',
         required: ['face', 'detection'],
+        properties: { face: ref('Face'), detection: ref('FaceDetection') },
+      },
+      VerifyResponse: {
+        type: 'object',
+        required: ['similarity', 'decision', 'a'],
         properties: {
-          face: ref('Face'),
-          detection: {
+          similarity: {
+            type: 'number',
+            description: "Cosine similarity of the two faces, or of the face with the identity's template",
+          },
+          decision: {
             type: 'object',
-            required: ['box', 'landmarks', 'quality', 'factors'],
+            required: ['status', 'threshold', 'basis', 'targetFpir'],
             properties: {
-              box,
-              landmarks: { type: 'array', items: point },
-              quality: { type: 'number' },
-              factors: { type: 'object', additionalProperties: { type: 'number' } },
+              status: { type: 'string', enum: ['same', 'different'] },
+              threshold: { type: 'number', description: 'same when the similarity reaches it' },
+              basis: { type: 'string', enum: ['fixed', 'cohort', 'gallery'] },
+              targetFpir: { type: 'number' },
             },
           },
+          a: ref('FaceDetection'),
+          b: ref('FaceDetection'),
+          identity: identityRef,
         },
       },
       FaceResult: {

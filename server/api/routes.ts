@@ -18,7 +18,9 @@ import {
   type HttpRequestInfo,
   type Route,
 } from '../transport/index.js'
+import { verifyFaces, type VerifyTarget } from '../verify.js'
 import { findMetadataProblem } from './metadata.js'
+import { parseMultipart } from './multipart.js'
 import { OPENAPI_DOCUMENT } from './openapi.js'
 
 export interface ApiOptions {
@@ -62,6 +64,20 @@ const patchIdentitySchema = z
   .refine((value) => Object.keys(value).length > 0, {
     message: 'give at least one field to change',
     // Not when the body was refused already (an unknown field is not "no field").
+    when: (payload) => payload.issues.length === 0,
+  })
+const formFile = z
+  .instanceof(Uint8Array, { error: 'must be a file' })
+  .refine((bytes) => bytes.byteLength > 0, 'the file is empty')
+const verifySchema = z
+  .strictObject({
+    image_a: formFile,
+    image_b: formFile.optional(),
+    identityId: z.string({ error: 'must be text' }).optional(),
+  })
+  .refine((form) => (form.image_b === undefined) !== (form.identityId === undefined), {
+    message: 'give either image_b or identityId',
+    path: ['image_b'],
     when: (payload) => payload.issues.length === 0,
   })
 /**
@@ -304,6 +320,24 @@ export function createApiRoutes(options: ApiOptions): Route[] {
         faceId,
       }))
       return jsonReply(200, { items })
+    }),
+    route('POST', '/verify', 'detect', async (request, principal, gallery) => {
+      const parsed = verifySchema.safeParse(await parseMultipart(request))
+      if (!parsed.success) throw invalid(parsed.error.issues)
+      const form = parsed.data
+      let target: VerifyTarget
+      if (form.image_b !== undefined) {
+        target = { image: form.image_b }
+      } else {
+        const identityId = form.identityId ?? ''
+        // A malformed id cannot exist: the same answer as a missing one.
+        if (!UUID.test(identityId)) throw notFound('identity')
+        target = { identityId }
+      }
+      const response = await verifyFaces(pipeline, gallery, principal.org, form.image_a, target, {
+        maxFaces: options.maxFaces,
+      })
+      return jsonReply(200, response)
     }),
     route('POST', '/recognize', 'detect', async (request, principal, gallery) => {
       const bytes = imageBody(request)

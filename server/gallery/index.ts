@@ -136,6 +136,11 @@ export interface Gallery {
   isCurrent(face: Face): boolean
   recognize(org: string, embedding: Float32Array): Recognition
   /**
+   * The similarity of `embedding` with the identity's template (the score recognition gives that
+   * identity); undefined when the identity has no searchable face in this org.
+   */
+  similarityToIdentity(org: string, identityId: string, embedding: Float32Array): number | undefined
+  /**
    * The org's policy for its current gallery: the threshold follows the gallery's size on every
    * call, from the org's last impostor fit. Never fits on the caller's time: when the gallery has
    * moved by more than 5% (or 2) since the last fit, a refit is scheduled after the current task.
@@ -546,6 +551,11 @@ export function createGallery(options: GalleryOptions): Gallery {
       const result = decide(neighbours, identityOf(org), policy)
       options.metrics?.gallerySearchSeconds.observe((performance.now() - started) / 1000)
       return result
+    },
+    similarityToIdentity(org, identityId, embedding) {
+      const template = templateOf(org, identityId)
+      if (template === undefined) return undefined
+      return cosine(normalizeParts(Float32Array.from(embedding), layout), template)
     },
     policyFor,
     calibrate(org) {

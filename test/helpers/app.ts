@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs'
+import { createApiClient, type ApiClient } from '../../client/api-client.js'
 import { Writable } from 'node:stream'
 import { createApp, type App } from '../../server/app.js'
 import { mintToken, type Scope } from '../../server/auth.js'
@@ -80,4 +81,12 @@ export async function startTestApp(
       if (options.keepData !== true) rmSync(dataDir, { recursive: true, force: true })
     },
   }
+}
+
+/** A REST client of a started app for `org`, with a token of `scopes`. */
+export function apiClientFor(started: StartedApp, org: string, scopes?: Scope[]): ApiClient {
+  return createApiClient({
+    baseUrl: `http://127.0.0.1:${String(started.port)}`,
+    token: testToken(org, scopes),
+  })
 }

@@ -3,6 +3,7 @@
  * files written byte by byte (no binary fixtures in the repository).
  */
 import { existsSync, readdirSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { deflateSync } from 'node:zlib'
@@ -33,6 +34,11 @@ export function lfwPeople(count: number): { name: string; file: string }[] {
       name,
       file: path.join(root, name, readdirSync(path.join(root, name)).sort()[0] ?? ''),
     }))
+}
+
+/** A photo of the face_recognition examples in the shared folder (`barack_obama/1.jpg`). */
+export function examplePhoto(file: string): Promise<Buffer> {
+  return readFile(path.join(facesDir() ?? '', 'face_recognition-examples', file))
 }
 
 /** Seeded generators (re-exported: image tests import them from here). */

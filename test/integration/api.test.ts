@@ -318,6 +318,7 @@ test('the OpenAPI document is served and names every route and error code', asyn
     '/identities/{id}/faces',
     '/policy',
     '/recognize',
+    '/verify',
   ])
   assert.ok('post' in (doc.paths['/identities/{id}/faces'] ?? {}))
   assert.match(response.body, /ERR_FACE_LOW_QUALITY/)
