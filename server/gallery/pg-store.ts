@@ -349,7 +349,7 @@ export async function openPgStore(options: PgStoreOptions): Promise<PgGallerySto
 }
 
 async function migrate(pool: pg.Pool, logger: Logger): Promise<void> {
-  const client = await pool.connect()
+  const client = await checkout(pool)
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
     try {
@@ -428,7 +428,7 @@ function createPgStore(
   /** One write transaction holding the change-log lock; notifies followers on commit. */
   const write = <R>(fn: (client: Queryable) => Promise<R>): Promise<R> =>
     retrying(async () => {
-      const client = await pool.connect()
+      const client = await checkout(pool)
       let broken = false
       try {
         await client.query('BEGIN')
@@ -813,7 +813,7 @@ function createPgStore(
     readSharedSnapshot() {
       // One repeatable-read transaction: the description and its parts are of one write.
       return retrying(async () => {
-        const client = await pool.connect()
+        const client = await checkout(pool)
         try {
           await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
           const head = await client.query<{
@@ -854,7 +854,7 @@ function createPgStore(
 
     writeSharedSnapshot(info, parts) {
       return retrying(async () => {
-        const client = await pool.connect()
+        const client = await checkout(pool)
         try {
           await client.query('BEGIN')
           // One writer at a time across the cluster; the others skip this round.
@@ -980,6 +980,25 @@ function openPart(part: SnapshotPart, seq: number, key: KeyObject): Buffer {
   decipher.setAAD(partContext(part, seq))
   decipher.setAuthTag(part.data.subarray(12, 28))
   return Buffer.concat([decipher.update(part.data.subarray(28)), decipher.final()])
+}
+
+/**
+ * A pooled client for a transaction. While checked out, the pool does not listen for its errors:
+ * a connection cut mid-query would be an uncaught 'error' event. The query itself rejects.
+ */
+async function checkout(pool: pg.Pool): Promise<pg.PoolClient> {
+  const client = await pool.connect()
+  client.on('error', ignoreError)
+  const release = client.release.bind(client)
+  client.release = (destroy?: boolean | Error) => {
+    client.off('error', ignoreError)
+    release(destroy)
+  }
+  return client
+}
+
+function ignoreError(): void {
+  // The failing query rejects with the same error; it is handled there.
 }
 
 function mustExist<T>(value: T | undefined): T {
