@@ -76,6 +76,17 @@ export function restartPostgres(): void {
   )
 }
 
+/** Stops the machine's PostgreSQL (fast: every connection is cut); ensurePostgresRunning starts it. */
+export function stopPostgres(): void {
+  execFileSync(
+    'pg_ctlcluster',
+    ['--skip-systemctl-redirect', clusterVersion(), 'main', 'stop', '-m', 'fast'],
+    {
+      stdio: 'ignore',
+    },
+  )
+}
+
 /** Starts the machine's PostgreSQL if a test left it stopped. */
 export async function ensurePostgresRunning(): Promise<void> {
   try {
