@@ -98,10 +98,10 @@ function identityVector(layout: EmbeddingLayout): Float32Array {
 
 const scratch = existsSync('/dev/shm') ? '/dev/shm' : tmpdir()
 
-function build(
+async function build(
   layout: EmbeddingLayout,
   bases: Float32Array[],
-): { gallery: Gallery; ids: string[]; dir: string } {
+): Promise<{ gallery: Gallery; ids: string[]; dir: string }> {
   const dir = mkdtempSync(join(scratch, 'facewire-rerank-'))
   const gallery = createGallery({
     dataDir: dir,
@@ -111,11 +111,12 @@ function build(
     hnsw: config.hnsw,
     policy: config.match,
   })
-  const ids = bases.map((base, i) => {
-    const identity = gallery.createIdentity('bench', { name: `person ${String(i)}` }, actor)
-    gallery.addFace('bench', identity.id, { embedding: noisy(base, layout, 0.3), quality: 1 }, actor)
-    return identity.id
-  })
+  const ids: string[] = []
+  for (const [i, base] of bases.entries()) {
+    const identity = await gallery.createIdentity('bench', { name: `person ${String(i)}` }, actor)
+    await gallery.addFace('bench', identity.id, { embedding: noisy(base, layout, 0.3), quality: 1 }, actor)
+    ids.push(identity.id)
+  }
   return { gallery, ids, dir }
 }
 
@@ -146,10 +147,10 @@ for (const size of sizes) {
   }
   const singleProbes = fusedProbes.map(({ who, embedding }) => ({ who, embedding: firstPart(embedding) }))
   let t = performance.now()
-  const a = build(single, bases.map(firstPart))
+  const a = await build(single, bases.map(firstPart))
   const singleBuildS = (performance.now() - t) / 1000
   t = performance.now()
-  const b = build(fused, bases)
+  const b = await build(fused, bases)
   const fusedBuildS = (performance.now() - t) / 1000
   // Alternate the two, twice, so drift on a shared machine hits both.
   const first = measure(a.gallery, a.ids, singleProbes)
@@ -178,7 +179,7 @@ for (const size of sizes) {
     buildSeconds: { single: singleBuildS, fused: fusedBuildS },
   })
   for (const g of [a, b]) {
-    g.gallery.close()
+    await g.gallery.close()
     rmSync(g.dir, { recursive: true, force: true })
   }
 }

@@ -93,6 +93,11 @@ export const ERRORS = {
   ERR_BODY_TOO_LARGE: { http: 413, close: 1009, message: 'request body is too large' },
   ERR_NOT_READY: { http: 503, close: 1013, message: 'the server is not ready yet' },
   ERR_SHUTTING_DOWN: { http: 503, close: 1001, message: 'the server is shutting down' },
+  ERR_STORE_UNAVAILABLE: {
+    http: 503,
+    close: null,
+    message: 'the gallery database is unreachable; nothing was written, retry later',
+  },
   ERR_INTERNAL: { http: 500, close: 1011, message: 'internal error' },
 } as const satisfies Record<string, { http: number; close: number | null; message: string }>
 

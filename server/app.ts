@@ -4,7 +4,7 @@ import { createAuthenticator, type Authenticator } from './auth.js'
 import type { Config } from './config.js'
 import { FacewireError, toFacewireError } from './errors.js'
 import { galleryOptionsFromConfig } from './gallery/from-config.js'
-import { createGallery, type Gallery } from './gallery/index.js'
+import { openGallery, type Gallery } from './gallery/index.js'
 import type { Logger } from './logger.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { createPipeline, pipelineOptionsFromConfig, type Pipeline } from './pipeline/index.js'
@@ -69,7 +69,7 @@ export function createApp(options: AppOptions): App {
 
   readiness.register('gallery')
   let loadedGallery: Gallery | undefined
-  const galleryReady = openGallery(config, logger, metrics).then((gallery) => {
+  const galleryReady = loadGallery(config, logger, metrics, readiness).then((gallery) => {
     loadedGallery = gallery
     readiness.markReady('gallery')
     return gallery
@@ -90,11 +90,9 @@ export function createApp(options: AppOptions): App {
   void galleryReady.then(
     (loaded) => {
       snapshotTimer = setInterval(() => {
-        try {
-          loaded.snapshot()
-        } catch (error) {
+        loaded.snapshot().catch((error: unknown) => {
           logger.error({ err: error }, 'gallery.snapshot_failed')
-        }
+        })
       }, config.snapshotIntervalMs)
       snapshotTimer.unref()
     },
@@ -251,7 +249,7 @@ export function createApp(options: AppOptions): App {
         clearInterval(snapshotTimer)
         if (loadedGallery !== undefined) {
           try {
-            loadedGallery.close()
+            await loadedGallery.close()
           } catch (error) {
             logger.error({ err: error }, 'gallery.close_failed')
           }
@@ -276,13 +274,34 @@ function readPublicKey(file: string): string {
   }
 }
 
-/** Opens the store and loads (or rebuilds) the indexes for the configured embedder. */
-async function openGallery(config: Config, logger: Logger, metrics: Metrics): Promise<Gallery> {
+/**
+ * Opens the store (SQLite in the data folder, or PostgreSQL in cluster mode) and loads (or
+ * rebuilds) the indexes for the configured embedder. In cluster mode the database's health is
+ * reported as the `database` component's degradation (recognition goes on without it).
+ */
+async function loadGallery(
+  config: Config,
+  logger: Logger,
+  metrics: Metrics,
+  readiness: Readiness,
+): Promise<Gallery> {
+  let lastProblem: string | undefined
+  const onHealth = (problem: string | undefined): void => {
+    if (problem === lastProblem) return
+    if (problem === undefined) logger.info('database.up')
+    else if (lastProblem === undefined) logger.warn({ reason: problem }, 'database.down')
+    lastProblem = problem
+    readiness.setDegraded('database', problem === undefined ? undefined : `unreachable: ${problem}`)
+  }
   // The store itself warns (gallery.unencrypted) when embeddings are written in clear.
-  return createGallery({
+  return openGallery({
     ...(await galleryOptionsFromConfig(config, logger)),
     embeddingKey: config.embeddingKey,
     previousEmbeddingKey: config.embeddingKeyPrevious,
     metrics,
+    cluster:
+      config.databaseUrl === undefined
+        ? undefined
+        : { databaseUrl: config.databaseUrl, pollMs: config.syncPollMs, onHealth },
   })
 }

@@ -130,6 +130,11 @@ const envSchema = z.object({
   FACEWIRE_HNSW_EF_CONSTRUCTION: count(2, 2000).default(200),
   FACEWIRE_HNSW_EF: count(1, 5000).default(512),
   FACEWIRE_SNAPSHOT_INTERVAL_MS: positiveMs.default(60_000),
+  FACEWIRE_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(?:ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  FACEWIRE_SYNC_POLL_MS: positiveMs.default(1000),
   FACEWIRE_TARGET_FPIR: z.coerce
     .number({ error: 'must be a number' })
     .gt(0, 'must be above 0')
@@ -263,6 +268,10 @@ export interface Config {
   readonly hnsw: { readonly M: number; readonly efConstruction: number; readonly ef: number }
   /** How often the index snapshot is rewritten when the gallery changed. */
   readonly snapshotIntervalMs: number
+  /** Cluster mode: the shared PostgreSQL gallery (undefined: SQLite in dataDir). Holds a password: never log it. */
+  readonly databaseUrl: string | undefined
+  /** Cluster mode: how often an instance polls the change log besides LISTEN/NOTIFY. */
+  readonly syncPollMs: number
   /**
    * Open-set decision policy: the target FPIR each org's threshold is derived from, or a fixed
    * threshold when configured; `orgPolicies` overrides them per organization.
@@ -483,6 +492,8 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       ef: e.FACEWIRE_HNSW_EF,
     }),
     snapshotIntervalMs: e.FACEWIRE_SNAPSHOT_INTERVAL_MS,
+    databaseUrl: e.FACEWIRE_DATABASE_URL,
+    syncPollMs: e.FACEWIRE_SYNC_POLL_MS,
     match: Object.freeze({
       targetFpir: e.FACEWIRE_TARGET_FPIR,
       threshold: e.FACEWIRE_MATCH_THRESHOLD,

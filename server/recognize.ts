@@ -206,10 +206,10 @@ export async function enrollFace(
   options: EnrollOptions,
 ): Promise<EnrollResponse | undefined> {
   const { org, identityId, actor } = target
-  if (gallery.getIdentity(org, identityId) === undefined) return undefined
+  if ((await gallery.getIdentity(org, identityId)) === undefined) return undefined
   const analysis = await pipeline.analyze(bytes, { mode: 'all', maxFaces: options.maxFaces })
   const face = pickEnrollFace(analysis.faces, options.minQuality)
-  const stored = gallery.addFace(
+  const stored = await gallery.addFace(
     org,
     identityId,
     { embedding: face.embedding, quality: face.quality.score },

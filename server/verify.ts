@@ -62,7 +62,7 @@ export async function verifyFaces(
   let similarity: number
   let identity: VerifyResponse['identity']
   if ('identityId' in target) {
-    const found = gallery.getIdentity(org, target.identityId)
+    const found = await gallery.getIdentity(org, target.identityId)
     if (found === undefined) throw new FacewireError('ERR_NOT_FOUND', 'no such identity')
     a = await oneFace(pipeline, image, 'image_a', options)
     const score = gallery.similarityToIdentity(org, found.id, a.embedding)

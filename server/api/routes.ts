@@ -218,20 +218,20 @@ export function createApiRoutes(options: ApiOptions): Route[] {
       pattern: `${API_PREFIX}/openapi.json`,
       handler: () => jsonReply(200, OPENAPI_DOCUMENT),
     },
-    route('POST', '/identities', 'enroll', (request, principal, gallery) => {
+    route('POST', '/identities', 'enroll', async (request, principal, gallery) => {
       const input = parseJson(request, createIdentitySchema)
-      const identity = gallery.createIdentity(principal.org, input, actor(principal))
+      const identity = await gallery.createIdentity(principal.org, input, actor(principal))
       logger.info({ org: principal.org, identityId: identity.id }, 'gallery.identity_created')
       return jsonReply(201, toIdentityBody(identity), { location: `${API_PREFIX}/identities/${identity.id}` })
     }),
-    route('GET', '/identities', 'enroll', (request, principal, gallery) => {
+    route('GET', '/identities', 'enroll', async (request, principal, gallery) => {
       const query = Object.fromEntries(request.query)
       delete query.access_token
       const parsed = listQuerySchema.safeParse(query)
       if (!parsed.success) throw invalid(parsed.error.issues)
       let page
       try {
-        page = gallery.listIdentities(principal.org, parsed.data)
+        page = await gallery.listIdentities(principal.org, parsed.data)
       } catch (error) {
         if (error instanceof FacewireError) throw error
         throw new FacewireError('ERR_REQUEST_INVALID', 'the cursor is invalid', { cause: error })
@@ -240,20 +240,20 @@ export function createApiRoutes(options: ApiOptions): Route[] {
       if (page.nextCursor !== undefined) body.nextCursor = page.nextCursor
       return jsonReply(200, body)
     }),
-    route('GET', '/identities/:id', 'enroll', (request, principal, gallery) => {
-      const identity = gallery.getIdentity(principal.org, idParam(request))
+    route('GET', '/identities/:id', 'enroll', async (request, principal, gallery) => {
+      const identity = await gallery.getIdentity(principal.org, idParam(request))
       if (identity === undefined) throw notFound('identity')
       return jsonReply(200, toIdentityBody(identity))
     }),
-    route('PATCH', '/identities/:id', 'enroll', (request, principal, gallery) => {
+    route('PATCH', '/identities/:id', 'enroll', async (request, principal, gallery) => {
       const id = idParam(request)
       const patch = parseJson(request, patchIdentitySchema)
-      const identity = gallery.updateIdentity(principal.org, id, patch, actor(principal))
+      const identity = await gallery.updateIdentity(principal.org, id, patch, actor(principal))
       if (identity === undefined) throw notFound('identity')
       return jsonReply(200, toIdentityBody(identity))
     }),
-    route('DELETE', '/identities/:id', 'enroll', (request, principal, gallery) => {
-      const removed = gallery.deleteIdentity(principal.org, idParam(request), actor(principal))
+    route('DELETE', '/identities/:id', 'enroll', async (request, principal, gallery) => {
+      const removed = await gallery.deleteIdentity(principal.org, idParam(request), actor(principal))
       if (removed === undefined) throw notFound('identity')
       logger.info(
         { org: principal.org, identityId: removed.identity.id, faces: removed.faces.length },
@@ -261,9 +261,9 @@ export function createApiRoutes(options: ApiOptions): Route[] {
       )
       return { status: 204 }
     }),
-    route('GET', '/identities/:id/faces', 'enroll', (request, principal, gallery) => {
+    route('GET', '/identities/:id/faces', 'enroll', async (request, principal, gallery) => {
       const id = idParam(request)
-      const faces = gallery.listFaces(principal.org, id)
+      const faces = await gallery.listFaces(principal.org, id)
       if (faces === undefined) throw notFound('identity')
       return jsonReply(200, { items: faces.map((face) => toFaceBody(face, gallery)) })
     }),
@@ -281,8 +281,8 @@ export function createApiRoutes(options: ApiOptions): Route[] {
       logger.info({ org: principal.org, identityId, faceId: body.face.id }, 'gallery.enrolled')
       return jsonReply(201, body, { location: `${API_PREFIX}/faces/${body.face.id}` })
     }),
-    route('DELETE', '/faces/:id', 'enroll', (request, principal, gallery) => {
-      const face = gallery.deleteFace(principal.org, idParam(request), actor(principal))
+    route('DELETE', '/faces/:id', 'enroll', async (request, principal, gallery) => {
+      const face = await gallery.deleteFace(principal.org, idParam(request), actor(principal))
       if (face === undefined) throw notFound('face')
       logger.info({ org: principal.org, faceId: face.id }, 'gallery.face_deleted')
       return { status: 204 }
@@ -305,12 +305,15 @@ export function createApiRoutes(options: ApiOptions): Route[] {
       }
       return jsonReply(200, body)
     }),
-    route('GET', '/audit', 'admin', (request, principal, gallery) => {
+    route('GET', '/audit', 'admin', async (request, principal, gallery) => {
       const query = Object.fromEntries(request.query)
       delete query.access_token
       const parsed = auditQuerySchema.safeParse(query)
       if (!parsed.success) throw invalid(parsed.error.issues)
-      const entries = gallery.audit(principal.org, { limit: parsed.data.limit, afterSeq: parsed.data.after })
+      const entries = await gallery.audit(principal.org, {
+        limit: parsed.data.limit,
+        afterSeq: parsed.data.after,
+      })
       const items = entries.map(({ seq, at, actor: who, action, identityId, faceId }): AuditEntryBody => ({
         seq,
         at,

@@ -269,8 +269,8 @@ async function policyOutcome(
         .map((photo) => embeddings.get(`${person.name}/${photo}`))
         .filter((e): e is Float32Array => e !== undefined)
       if (faces.length === 0) continue
-      const identity = gallery.createIdentity(org, { name: person.name }, actor)
-      for (const embedding of faces) gallery.addFace(org, identity.id, { embedding, quality: 1 }, actor)
+      const identity = await gallery.createIdentity(org, { name: person.name }, actor)
+      for (const embedding of faces) await gallery.addFace(org, identity.id, { embedding, quality: 1 }, actor)
     }
     // The server refits after enrollment bursts in the background; here, before any probe.
     gallery.calibrate(org)
@@ -308,7 +308,7 @@ async function policyOutcome(
       strangers,
     }
   } finally {
-    gallery.close()
+    await gallery.close()
     await rm(dir, { recursive: true, force: true })
   }
 }

@@ -3,7 +3,7 @@
  * durable writes, and sha256 computed from disk in bounded chunks.
  */
 import { createHash } from 'node:crypto'
-import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs'
+import { closeSync, fsyncSync, openSync, readSync, writeFileSync } from 'node:fs'
 
 const HASH_CHUNK_BYTES = 1 << 20
 
@@ -37,10 +37,10 @@ export function sha256File(path: string): { sha256: string; bytes: number } {
 }
 
 /** Writes `text` to `path` (created or truncated) and fsyncs it before returning. */
-export function writeFileDurably(path: string, text: string): void {
+export function writeFileDurably(path: string, text: string | Uint8Array): void {
   const fd = openSync(path, 'w')
   try {
-    writeSync(fd, text)
+    writeFileSync(fd, text)
     fsyncSync(fd)
   } finally {
     closeSync(fd)

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { FacewireError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { checkLimit, checkNewFace, errorMessage, now, parseCursor, toCursor } from './store-common.js'
 import {
   createEmbeddingKeyRing,
   openEmbedding,
@@ -148,7 +149,6 @@ export interface GalleryStore {
 export const DATABASE_FILE = 'facewire.db'
 
 const BUSY_TIMEOUT_MS = 5000
-const MAX_PAGE_LIMIT = 1000
 /** Rows read per query while iterating embeddings (bounds memory, keeps the connection free). */
 const EMBEDDING_BATCH_ROWS = 1024
 const DATA_DIR_VARIABLE = 'FACEWIRE_DATA_DIR'
@@ -888,44 +888,6 @@ function schemaVersion(db: Database.Database): number {
   return Number(db.pragma('user_version', { simple: true }))
 }
 
-function checkLimit(limit: number): number {
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
-    throw new FacewireError('ERR_REQUEST_INVALID', `limit must be an integer from 1 to ${MAX_PAGE_LIMIT}`, {
-      details: { issues: [{ path: 'limit', message: `must be an integer from 1 to ${MAX_PAGE_LIMIT}` }] },
-    })
-  }
-  return limit
-}
-
-function checkNewFace(face: NewFace): void {
-  // The pipeline produces these; a bad one is a bug, and NaN would poison the index.
-  if (face.embedding.length === 0 || !face.embedding.every(Number.isFinite)) {
-    throw new RangeError('a face embedding must be a non-empty vector of finite numbers')
-  }
-  if (!Number.isFinite(face.quality)) throw new RangeError('a face quality must be a finite number')
-}
-
-function toCursor(identity: Identity): string {
-  return Buffer.from(JSON.stringify([identity.createdAt, identity.id]), 'utf8').toString('base64url')
-}
-
-function parseCursor(cursor: string): { createdAt: string; id: string } {
-  let value: unknown
-  try {
-    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-  } catch {
-    value = undefined
-  }
-  const parts = Array.isArray(value) ? (value as unknown[]) : []
-  const [createdAt, id] = parts
-  if (parts.length !== 2 || typeof createdAt !== 'string' || typeof id !== 'string') {
-    throw new FacewireError('ERR_REQUEST_INVALID', 'the cursor is invalid', {
-      details: { issues: [{ path: 'cursor', message: 'is not a cursor this server returned' }] },
-    })
-  }
-  return { createdAt, id }
-}
-
 function toIdentity(row: IdentityRow): Identity {
   return {
     id: row.id,
@@ -982,12 +944,4 @@ function toAuditEntry(row: AuditRow): AuditEntry {
     identityId: row.identity_id,
     faceId: row.face_id,
   }
-}
-
-function now(): string {
-  return new Date().toISOString()
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }

@@ -57,10 +57,15 @@ export interface StoredEmbedding {
   embedding: Float32Array
 }
 
-/** One row of the change log the index replays after loading a snapshot. */
+/**
+ * One row of the change log the index replays after loading a snapshot. `identity` rows (an
+ * identity created, renamed or deleted; label 0, no face) are written by the PostgreSQL store
+ * only, for the other instances' name caches.
+ */
 export type GalleryChange =
   | { seq: number; kind: 'add'; org: string; label: number; faceId: string; identityId: string }
   | { seq: number; kind: 'delete'; org: string; label: number; faceId: string; identityId: string }
+  | { seq: number; kind: 'identity'; org: string; label: number; faceId: string; identityId: string }
 
 /** Who did something, for the audit log (the token's `sub`, or `cli`/`system`). */
 export interface Actor {
@@ -114,4 +119,23 @@ export interface OrgPolicy extends DecisionPolicy {
   /** The threshold each source gives; the higher one is used. */
   cohortThreshold?: number
   galleryThreshold?: number
+}
+
+/** The default decision policy (FACEWIRE_TARGET_FPIR, FACEWIRE_MATCH_*...). */
+export interface PolicyOptions {
+  targetFpir: number
+  /** A fixed threshold instead of the calibrated one. */
+  threshold?: number | undefined
+  margin: number
+  topK: number
+  liveness?: { mode: LivenessMode; threshold: number } | undefined
+}
+
+/** An organization's own policy fields (FACEWIRE_ORG_POLICIES); unset fields keep the default. */
+export interface OrgPolicyOverride {
+  targetFpir?: number | undefined
+  threshold?: number | undefined
+  margin?: number | undefined
+  liveness?: LivenessMode | undefined
+  livenessThreshold?: number | undefined
 }

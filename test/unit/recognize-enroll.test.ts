@@ -69,8 +69,8 @@ function gallery(t: TestContext): Gallery {
     hnsw: { M: 8, efConstruction: 50, ef: 32 },
     policy: { targetFpir: 0.01, threshold: 0.5, margin: 0.02, topK: 3 },
   })
-  t.after(() => {
-    opened.close()
+  t.after(async () => {
+    await opened.close()
     rmSync(dataDir, { recursive: true, force: true })
   })
   return opened
@@ -110,7 +110,7 @@ test('no face, two comparable faces and a low-quality main face are refused with
 
 test('enrollFace analyses up to the configured faces, adds the picked face through the gallery and answers its wire body', async (t) => {
   const faces = gallery(t)
-  const ada = faces.createIdentity('acme', { name: 'Ada' }, actor)
+  const ada = await faces.createIdentity('acme', { name: 'Ada' }, actor)
   const main = face(100, 0.87654, 3)
   const { pipeline, calls } = fakePipeline([face(40), main])
   const body = await enrollFace(
@@ -132,7 +132,7 @@ test('enrollFace analyses up to the configured faces, adds the picked face throu
   assert.equal(body.face.quality, 0.8765)
   assert.equal(body.face.stale, false)
   assert.deepEqual(
-    faces.listFaces('acme', ada.id)?.map((stored) => stored.id),
+    (await faces.listFaces('acme', ada.id))?.map((stored) => stored.id),
     [body.face.id],
   )
   assert.equal(faces.recognize('acme', main.embedding).decision.identity?.id, ada.id)
@@ -140,7 +140,7 @@ test('enrollFace analyses up to the configured faces, adds the picked face throu
 
 test('enrollFace answers undefined for an identity of another org without running the pipeline, and stores nothing on a refusal', async (t) => {
   const faces = gallery(t)
-  const ada = faces.createIdentity('acme', { name: 'Ada' }, actor)
+  const ada = await faces.createIdentity('acme', { name: 'Ada' }, actor)
   const { pipeline, calls } = fakePipeline([face(100)])
   const options = { maxFaces: 10, minQuality: 0.3 }
   const elsewhere = { org: 'other', identityId: ada.id, actor }
@@ -153,5 +153,5 @@ test('enrollFace answers undefined for an identity of another org without runnin
     enrollFace(ambiguous, faces, target, new Uint8Array(4), options),
     (error) => error instanceof FacewireError && error.code === 'ERR_FACE_MULTIPLE',
   )
-  assert.deepEqual(faces.listFaces('acme', ada.id), [])
+  assert.deepEqual(await faces.listFaces('acme', ada.id), [])
 })

@@ -50,16 +50,16 @@ async function codeOf(fn: () => unknown): Promise<DataToolErrorCode> {
 }
 
 /** A gallery with 12 faces, a snapshot after the first 8 and a delete after it; left open. */
-function seeded(dataDir: string, key?: Buffer): { gallery: Gallery; probes: Float32Array[] } {
+async function seeded(dataDir: string, key?: Buffer): Promise<{ gallery: Gallery; probes: Float32Array[] }> {
   const gallery = createGallery(galleryOptions(dataDir, key))
   const ids: string[] = []
   for (let person = 0; person < 12; person++) {
-    const identity = gallery.createIdentity('acme', { name: `p${String(person)}` }, actor)
+    const identity = await gallery.createIdentity('acme', { name: `p${String(person)}` }, actor)
     ids.push(identity.id)
-    gallery.addFace('acme', identity.id, { embedding: unit(person), quality: 0.9 }, actor)
-    if (person === 7) assert.ok(gallery.snapshot())
+    await gallery.addFace('acme', identity.id, { embedding: unit(person), quality: 0.9 }, actor)
+    if (person === 7) assert.ok(await gallery.snapshot())
   }
-  gallery.deleteIdentity('acme', ids[3] ?? '', actor)
+  await gallery.deleteIdentity('acme', ids[3] ?? '', actor)
   return { gallery, probes: Array.from({ length: 12 }, (_, person) => unit(person)) }
 }
 
@@ -82,9 +82,9 @@ function restoreOptions(
 test('a backup taken while the gallery is open restores to one that loads its snapshot, replays the newer changes and answers alike', async (t) => {
   const key = randomBytes(32)
   const source = folder(t)
-  const { gallery, probes } = seeded(source, key)
-  t.after(() => {
-    gallery.close()
+  const { gallery, probes } = await seeded(source, key)
+  t.after(async () => {
+    await gallery.close()
   })
   const backupDir = join(folder(t), 'backup')
   const manifest = await createBackup({ dataDir: source, backupDir, createdBy: 'facewire test', logger })
@@ -112,8 +112,8 @@ test('a backup taken while the gallery is open restores to one that loads its sn
   assert.deepEqual(readdirSync(target).sort(), ['facewire.db', 'index'], 'no staging folder left behind')
   const { logger: restoredLogger, lines } = createMemoryLogger()
   const copy = createGallery({ ...galleryOptions(target, key), logger: restoredLogger })
-  t.after(() => {
-    copy.close()
+  t.after(async () => {
+    await copy.close()
   })
   assert.equal(copy.loadedFrom, 'snapshot')
   const loaded = lines().find((line) => line['msg'] === 'gallery.snapshot_loaded')
@@ -124,7 +124,7 @@ test('a backup taken while the gallery is open restores to one that loads its sn
 
 test('a restore checks every file first: a damaged backup is refused and the data folder gets nothing', async (t) => {
   const source = folder(t)
-  seeded(source).gallery.close()
+  await (await seeded(source)).gallery.close()
   const backupDir = join(folder(t), 'backup')
   const manifest = await createBackup({ dataDir: source, backupDir, createdBy: 'facewire test', logger })
   const db = join(backupDir, 'facewire.db')
@@ -142,20 +142,20 @@ test('a restore checks every file first: a damaged backup is refused and the dat
 
 test('a restore refuses a folder in use, or one holding a gallery unless forced; forced, it replaces the gallery only', async (t) => {
   const source = folder(t)
-  seeded(source).gallery.close()
+  await (await seeded(source)).gallery.close()
   const backupDir = join(folder(t), 'backup')
   await createBackup({ dataDir: source, backupDir, createdBy: 'facewire test', logger })
 
   const target = folder(t)
   const other = createGallery(galleryOptions(target))
-  const someone = other.createIdentity('acme', { name: 'someone else' }, actor)
-  other.addFace('acme', someone.id, { embedding: unit(99), quality: 0.9 }, actor)
+  const someone = await other.createIdentity('acme', { name: 'someone else' }, actor)
+  await other.addFace('acme', someone.id, { embedding: unit(99), quality: 0.9 }, actor)
   writeFileSync(join(target, 'dev-jwt-secret'), 'kept')
   assert.equal(
     await codeOf(() => restoreBackup(restoreOptions(backupDir, target, { force: true }))),
     'ERR_DATA_DIR_IN_USE',
   )
-  other.close()
+  await other.close()
   assert.equal(await codeOf(() => restoreBackup(restoreOptions(backupDir, target))), 'ERR_DATA_DIR_NOT_EMPTY')
 
   const restored = restoreBackup(restoreOptions(backupDir, target, { force: true }))
@@ -171,7 +171,7 @@ test('a restore refuses a folder in use, or one holding a gallery unless forced;
 test('a restore refuses a backup its keys do not decrypt, and takes it with the old key as the previous one', async (t) => {
   const oldKey = randomBytes(32)
   const source = folder(t)
-  seeded(source, oldKey).gallery.close()
+  await (await seeded(source, oldKey)).gallery.close()
   const backupDir = join(folder(t), 'backup')
   await createBackup({ dataDir: source, backupDir, createdBy: 'facewire test', logger })
   const target = join(folder(t), 'data')
@@ -200,7 +200,7 @@ test('a backup needs a gallery and a new or empty folder', async (t) => {
     ),
     'ERR_NO_GALLERY',
   )
-  seeded(source).gallery.close()
+  await (await seeded(source)).gallery.close()
   const busy = folder(t)
   writeFileSync(join(busy, 'something'), '')
   assert.equal(

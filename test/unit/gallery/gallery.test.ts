@@ -34,19 +34,19 @@ function dataDirFor(t: TestContext): string {
 
 const options = testGalleryOptions
 
-test('faces of another embedder model are kept but never searched, and counted as stale', (t) => {
+test('faces of another embedder model are kept but never searched, and counted as stale', async (t) => {
   const dataDir = dataDirFor(t)
   const first = createGallery(options(dataDir))
-  const ada = first.createIdentity('acme', { name: 'Ada' }, actor)
-  const face = first.addFace('acme', ada.id, { embedding: unit(1), quality: 0.9 }, actor)
+  const ada = await first.createIdentity('acme', { name: 'Ada' }, actor)
+  const face = await first.addFace('acme', ada.id, { embedding: unit(1), quality: 0.9 }, actor)
   assert.ok(face !== undefined)
   assert.equal(first.recognize('acme', near(unit(1), 2)).decision.status, 'match')
-  first.close()
+  await first.close()
 
   const { logger, lines } = createMemoryLogger()
   const second = createGallery(options(dataDir, { layout: singleLayout(16, 'model-b'), logger }))
-  t.after(() => {
-    second.close()
+  t.after(async () => {
+    await second.close()
   })
   assert.equal(second.stats().staleFaces, 1)
   assert.equal(second.stats().indexedFaces, 0)
@@ -57,28 +57,28 @@ test('faces of another embedder model are kept but never searched, and counted a
   assert.ok(lines().some((line) => String(line['msg']).startsWith('gallery.stale_faces')))
 })
 
-test('changes after the last snapshot are replayed at startup: adds found, deletes gone', (t) => {
+test('changes after the last snapshot are replayed at startup: adds found, deletes gone', async (t) => {
   const dataDir = dataDirFor(t)
   const first = createGallery(options(dataDir))
-  const ada = first.createIdentity('acme', { name: 'Ada' }, actor)
-  const bob = first.createIdentity('acme', { name: 'Bob' }, actor)
-  const adaFace = first.addFace('acme', ada.id, { embedding: unit(1), quality: 0.9 }, actor)
-  assert.ok(first.snapshot(), 'a snapshot is written')
-  assert.equal(first.snapshot(), false, 'nothing changed since')
+  const ada = await first.createIdentity('acme', { name: 'Ada' }, actor)
+  const bob = await first.createIdentity('acme', { name: 'Bob' }, actor)
+  const adaFace = await first.addFace('acme', ada.id, { embedding: unit(1), quality: 0.9 }, actor)
+  assert.ok(await first.snapshot(), 'a snapshot is written')
+  assert.equal(await first.snapshot(), false, 'nothing changed since')
   const snapshotDir = join(dataDir, 'index')
   const lastSnapshot = `${snapshotDir}.last`
   cpSync(snapshotDir, lastSnapshot, { recursive: true })
   // After the snapshot: Bob is added, Ada's face deleted. Then the process dies: close writes a
   // snapshot, so the one taken above is put back, as if close had never run.
-  first.addFace('acme', bob.id, { embedding: unit(3), quality: 0.9 }, actor)
-  first.deleteFace('acme', adaFace?.id ?? '', actor)
-  first.close()
+  await first.addFace('acme', bob.id, { embedding: unit(3), quality: 0.9 }, actor)
+  await first.deleteFace('acme', adaFace?.id ?? '', actor)
+  await first.close()
   rmSync(snapshotDir, { recursive: true })
   renameSync(lastSnapshot, snapshotDir)
 
   const second = createGallery(options(dataDir))
-  t.after(() => {
-    second.close()
+  t.after(async () => {
+    await second.close()
   })
   assert.equal(second.loadedFrom, 'snapshot')
   assert.ok(second.stats().snapshotSeq < second.stats().seq, 'the snapshot is older than the store')
@@ -87,17 +87,17 @@ test('changes after the last snapshot are replayed at startup: adds found, delet
   assert.equal(second.stats().indexedFaces, 1)
 })
 
-test('decisions are per identity with a margin, and an organization policy overrides the default', (t) => {
+test('decisions are per identity with a margin, and an organization policy overrides the default', async (t) => {
   const dataDir = tempDataDir()
   const gallery = createGallery(options(dataDir, { orgPolicies: { strict: { threshold: 0.999 } } }))
-  t.after(() => {
-    gallery.close()
+  t.after(async () => {
+    await gallery.close()
     rmSync(dataDir, { recursive: true, force: true })
   })
   for (const org of ['acme', 'strict']) {
-    const ada = gallery.createIdentity(org, { name: 'Ada' }, actor)
-    gallery.addFace(org, ada.id, { embedding: unit(1), quality: 0.9 }, actor)
-    gallery.addFace(org, ada.id, { embedding: near(unit(1), 9, 0.2), quality: 0.5 }, actor)
+    const ada = await gallery.createIdentity(org, { name: 'Ada' }, actor)
+    await gallery.addFace(org, ada.id, { embedding: unit(1), quality: 0.9 }, actor)
+    await gallery.addFace(org, ada.id, { embedding: near(unit(1), 9, 0.2), quality: 0.5 }, actor)
   }
   const probe = near(unit(1), 2)
   const acme = gallery.recognize('acme', probe)
@@ -107,17 +107,17 @@ test('decisions are per identity with a margin, and an organization policy overr
   assert.equal(gallery.policyFor('strict').margin, 0.02, 'unset fields keep the default')
 
   // A look-alike enrolled in acme makes the same probe uncertain.
-  const twin = gallery.createIdentity('acme', { name: 'Twin' }, actor)
-  gallery.addFace('acme', twin.id, { embedding: near(unit(1), 5, 0.01), quality: 0.9 }, actor)
+  const twin = await gallery.createIdentity('acme', { name: 'Twin' }, actor)
+  await gallery.addFace('acme', twin.id, { embedding: near(unit(1), 5, 0.01), quality: 0.9 }, actor)
   const ambiguous = gallery.recognize('acme', probe)
   assert.equal(ambiguous.decision.status, 'uncertain')
   assert.ok(ambiguous.decision.margin < 0.02)
   // Deleting an identity removes it from the index at once.
-  gallery.deleteIdentity('acme', twin.id, actor)
+  await gallery.deleteIdentity('acme', twin.id, actor)
   assert.equal(gallery.recognize('acme', probe).decision.status, 'match')
 })
 
-test('a fused gallery indexes the first part and ranks by the whole embedding', (t) => {
+test('a fused gallery indexes the first part and ranks by the whole embedding', async (t) => {
   const dataDir = dataDirFor(t)
   const layout = {
     parts: [
@@ -142,21 +142,21 @@ test('a fused gallery indexes the first part and ranks by the whole embedding', 
       policy: { targetFpir: 0.01, threshold: 0.5, margin: 0, topK: 3 },
     }),
   )
-  t.after(() => {
-    gallery.close()
+  t.after(async () => {
+    await gallery.close()
   })
   const probeFirst = unit(10)
   const probeSecond = unit(11)
   // Ada is nearest by the first model alone; Bob agrees with the probe on both models.
-  const ada = gallery.createIdentity('acme', { name: 'Ada' }, actor)
-  const bob = gallery.createIdentity('acme', { name: 'Bob' }, actor)
-  gallery.addFace(
+  const ada = await gallery.createIdentity('acme', { name: 'Ada' }, actor)
+  const bob = await gallery.createIdentity('acme', { name: 'Bob' }, actor)
+  await gallery.addFace(
     'acme',
     ada.id,
     { embedding: compose(near(probeFirst, 1, 0.01), unit(12)), quality: 1 },
     actor,
   )
-  gallery.addFace(
+  await gallery.addFace(
     'acme',
     bob.id,
     { embedding: compose(near(probeFirst, 2, 0.3), near(probeSecond, 3, 0.01)), quality: 1 },
@@ -170,23 +170,23 @@ test('a fused gallery indexes the first part and ranks by the whole embedding', 
   // Scores are the fused cosine: Ada's is about half her first-model cosine (near 1).
   assert.ok(second.similarity > 0.3 && second.similarity < 0.7, `Ada ${second.similarity}`)
   assert.ok(best.similarity > 0.9, `Bob ${best.similarity}`)
-  assert.throws(() => gallery.addFace('acme', ada.id, { embedding: unit(4), quality: 1 }, actor), RangeError)
+  await assert.rejects(gallery.addFace('acme', ada.id, { embedding: unit(4), quality: 1 }, actor), RangeError)
 })
 
-test('an identity enrolled from several faces is scored by their mean, not its best face', (t) => {
+test('an identity enrolled from several faces is scored by their mean, not its best face', async (t) => {
   const dataDir = tempDataDir()
   const gallery = createGallery(
     options(dataDir, { policy: { targetFpir: 0.01, threshold: 0.5, margin: 0, topK: 3 } }),
   )
-  t.after(() => {
-    gallery.close()
+  t.after(async () => {
+    await gallery.close()
     rmSync(dataDir, { recursive: true, force: true })
   })
-  const ada = gallery.createIdentity('acme', { name: 'Ada' }, actor)
+  const ada = await gallery.createIdentity('acme', { name: 'Ada' }, actor)
   const a = unit(21)
   const b = unit(22)
-  gallery.addFace('acme', ada.id, { embedding: a, quality: 0.9 }, actor)
-  gallery.addFace('acme', ada.id, { embedding: b, quality: 0.9 }, actor)
+  await gallery.addFace('acme', ada.id, { embedding: a, quality: 0.9 }, actor)
+  await gallery.addFace('acme', ada.id, { embedding: b, quality: 0.9 }, actor)
   const mean = a.map((x, i) => x + (b[i] ?? 0))
   const norm = Math.hypot(...mean)
   const expected = a.reduce((sum, x, i) => sum + x * ((mean[i] ?? 0) / norm), 0)
@@ -194,8 +194,8 @@ test('an identity enrolled from several faces is scored by their mean, not its b
   assert.ok(Math.abs(decision.similarity - expected) < 1e-3, `${decision.similarity} vs template ${expected}`)
   assert.ok(decision.similarity < 0.999, 'the probe equals one face exactly, but the template is the mean')
   // Deleting a face changes the template at once.
-  const faces = gallery.listFaces('acme', ada.id)
-  gallery.deleteFace('acme', faces?.[1]?.id ?? '', actor)
+  const faces = await gallery.listFaces('acme', ada.id)
+  await gallery.deleteFace('acme', faces?.[1]?.id ?? '', actor)
   assert.ok(gallery.recognize('acme', a).decision.similarity > 0.999)
 })
 
@@ -212,8 +212,8 @@ test('thresholds follow the target FPIR and the gallery size, and say what they 
       orgPolicies: { strict: { targetFpir: 0.001 }, pinned: { threshold: 0.77 } },
     }),
   )
-  t.after(() => {
-    gallery.close()
+  t.after(async () => {
+    await gallery.close()
     rmSync(dataDir, { recursive: true, force: true })
   })
   const empty = gallery.policyFor('acme')
@@ -221,8 +221,8 @@ test('thresholds follow the target FPIR and the gallery size, and say what they 
   assert.equal(empty.identities, 0)
   assert.ok(Math.abs(empty.threshold - thresholdFor(cohort, 0.01, 1)) < 1e-9)
   for (let i = 0; i < 10; i++) {
-    const person = gallery.createIdentity('acme', { name: `P${String(i)}` }, actor)
-    gallery.addFace('acme', person.id, { embedding: unit(100 + i), quality: 0.9 }, actor)
+    const person = await gallery.createIdentity('acme', { name: `P${String(i)}` }, actor)
+    await gallery.addFace('acme', person.id, { embedding: unit(100 + i), quality: 0.9 }, actor)
   }
   const ten = gallery.policyFor('acme')
   assert.equal(ten.identities, 10)
@@ -237,8 +237,8 @@ test('thresholds follow the target FPIR and the gallery size, and say what they 
 
   // Past MIN_CALIBRATION_IDENTITIES the gallery's own impostor scores count too.
   for (let i = 10; i < 40; i++) {
-    const person = gallery.createIdentity('acme', { name: `P${String(i)}` }, actor)
-    gallery.addFace('acme', person.id, { embedding: unit(100 + i), quality: 0.9 }, actor)
+    const person = await gallery.createIdentity('acme', { name: `P${String(i)}` }, actor)
+    await gallery.addFace('acme', person.id, { embedding: unit(100 + i), quality: 0.9 }, actor)
   }
   // A recognition never waits for a fit: the refit runs after the current task.
   assert.equal(gallery.policyFor('acme').galleryPairs, 0, 'not fitted on the caller time')
@@ -255,12 +255,12 @@ test('thresholds follow the target FPIR and the gallery size, and say what they 
   assert.equal(forty.basis, forty.galleryThreshold > forty.cohortThreshold ? 'gallery' : 'cohort')
 })
 
-test('deleting a face or an identity leaves none of its embedding in the database file or its WAL', (t) => {
+test('deleting a face or an identity leaves none of its embedding in the database file or its WAL', async (t) => {
   const dataDir = tempDataDir()
   // No embedding key: the vectors are stored in clear, so their bytes can be looked for.
   const gallery = createGallery(options(dataDir))
-  t.after(() => {
-    gallery.close()
+  t.after(async () => {
+    await gallery.close()
     rmSync(dataDir, { recursive: true, force: true })
   })
   const bytesOf = (embedding: Float32Array): Buffer =>
@@ -272,26 +272,26 @@ test('deleting a face or an identity leaves none of its embedding in the databas
         .filter((path) => existsSync(path))
         .map((path) => readFileSync(path)),
     )
-  const ada = gallery.createIdentity('acme', { name: 'Ada' }, actor)
-  const bob = gallery.createIdentity('acme', { name: 'Bob' }, actor)
+  const ada = await gallery.createIdentity('acme', { name: 'Ada' }, actor)
+  const bob = await gallery.createIdentity('acme', { name: 'Bob' }, actor)
   const [kept, faceOfAda, firstOfBob, secondOfBob] = [unit(31), unit(32), unit(33), unit(34)]
-  gallery.addFace('acme', ada.id, { embedding: kept, quality: 0.9 }, actor)
-  const deleted = gallery.addFace('acme', ada.id, { embedding: faceOfAda, quality: 0.9 }, actor)
-  gallery.addFace('acme', bob.id, { embedding: firstOfBob, quality: 0.9 }, actor)
-  gallery.addFace('acme', bob.id, { embedding: secondOfBob, quality: 0.9 }, actor)
+  await gallery.addFace('acme', ada.id, { embedding: kept, quality: 0.9 }, actor)
+  const deleted = await gallery.addFace('acme', ada.id, { embedding: faceOfAda, quality: 0.9 }, actor)
+  await gallery.addFace('acme', bob.id, { embedding: firstOfBob, quality: 0.9 }, actor)
+  await gallery.addFace('acme', bob.id, { embedding: secondOfBob, quality: 0.9 }, actor)
   for (const embedding of [kept, faceOfAda, firstOfBob, secondOfBob]) {
     assert.ok(files().includes(bytesOf(embedding)), 'sanity: an enrolled embedding is in the files')
   }
 
-  assert.ok(gallery.deleteFace('acme', deleted?.id ?? '', actor))
+  assert.ok(await gallery.deleteFace('acme', deleted?.id ?? '', actor))
   assert.equal(files().includes(bytesOf(faceOfAda)), false, 'the deleted face left no bytes')
-  assert.ok(gallery.deleteIdentity('acme', bob.id, actor))
+  assert.ok(await gallery.deleteIdentity('acme', bob.id, actor))
   for (const embedding of [firstOfBob, secondOfBob]) {
     assert.equal(files().includes(bytesOf(embedding)), false, "the deleted identity's faces left no bytes")
   }
   assert.ok(files().includes(bytesOf(kept)), 'sanity: the other face is still stored')
   assert.deepEqual(
-    gallery.audit('acme', { limit: 100 }).map((entry) => entry.action),
+    (await gallery.audit('acme', { limit: 100 })).map((entry) => entry.action),
     [
       'identity.create',
       'identity.create',
@@ -305,14 +305,14 @@ test('deleting a face or an identity leaves none of its embedding in the databas
   )
 })
 
-test('a gallery refuses at startup a store whose faces it cannot decrypt, reads both keys while rotating, and says what is left', (t) => {
+test('a gallery refuses at startup a store whose faces it cannot decrypt, reads both keys while rotating, and says what is left', async (t) => {
   const dataDir = dataDirFor(t)
   const oldKey = randomBytes(32)
   const newKey = randomBytes(32)
   const first = createGallery(options(dataDir, { embeddingKey: oldKey }))
-  const ada = first.createIdentity('acme', { name: 'Ada' }, actor)
-  first.addFace('acme', ada.id, { embedding: unit(1), quality: 0.9 }, actor)
-  first.close()
+  const ada = await first.createIdentity('acme', { name: 'Ada' }, actor)
+  await first.addFace('acme', ada.id, { embedding: unit(1), quality: 0.9 }, actor)
+  await first.close()
 
   for (const embeddingKey of [newKey, undefined]) {
     assert.throws(
@@ -324,8 +324,8 @@ test('a gallery refuses at startup a store whose faces it cannot decrypt, reads 
   const rotating = createGallery(
     options(dataDir, { embeddingKey: newKey, previousEmbeddingKey: oldKey, logger }),
   )
-  t.after(() => {
-    rotating.close()
+  t.after(async () => {
+    await rotating.close()
   })
   assert.equal(rotating.recognize('acme', near(unit(1), 2)).decision.status, 'match')
   const keys = lines().find((line) => String(line['msg']).startsWith('gallery.keys'))

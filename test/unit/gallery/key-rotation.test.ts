@@ -26,7 +26,11 @@ function options(dataDir: string, overrides: Partial<GalleryOptions> = {}): Gall
 }
 
 /** A data folder with `faces` faces (one identity each) under `key`; the gallery closed. */
-function seeded(t: TestContext, key: Buffer | undefined, faces: number): { dataDir: string; ids: string[] } {
+async function seeded(
+  t: TestContext,
+  key: Buffer | undefined,
+  faces: number,
+): Promise<{ dataDir: string; ids: string[] }> {
   const dataDir = tempDataDir('facewire-rotation-')
   t.after(() => {
     rmSync(dataDir, { recursive: true, force: true })
@@ -34,18 +38,18 @@ function seeded(t: TestContext, key: Buffer | undefined, faces: number): { dataD
   const gallery = createGallery(options(dataDir, { embeddingKey: key }))
   const ids: string[] = []
   for (let person = 0; person < faces; person++) {
-    const identity = gallery.createIdentity('acme', { name: `p${String(person)}` }, actor)
-    gallery.addFace('acme', identity.id, { embedding: unit(person), quality: 0.9 }, actor)
+    const identity = await gallery.createIdentity('acme', { name: `p${String(person)}` }, actor)
+    await gallery.addFace('acme', identity.id, { embedding: unit(person), quality: 0.9 }, actor)
     ids.push(identity.id)
   }
-  gallery.close()
+  await gallery.close()
   return { dataDir, ids }
 }
 
 test('moves every face to the new key in batches, reporting each, and a second run finds nothing to do', async (t) => {
   const oldKey = randomBytes(32)
   const newKey = randomBytes(32)
-  const { dataDir } = seeded(t, oldKey, 10)
+  const { dataDir } = await seeded(t, oldKey, 10)
   const progress: RotationProgress[] = []
   const report = await rotateEmbeddingKey({
     dataDir,
@@ -76,14 +80,14 @@ test('moves every face to the new key in batches, reporting each, and a second r
   assert.throws(() => [...oldOnly.embeddings()], /FACEWIRE_EMBEDDING_KEY/)
   oldOnly.close()
   const gallery = createGallery(options(dataDir, { embeddingKey: newKey }))
-  t.after(() => {
-    gallery.close()
+  t.after(async () => {
+    await gallery.close()
   })
   assert.equal(gallery.recognize('acme', unit(3)).decision.status, 'match')
 })
 
 test('encrypts a gallery stored in clear', async (t) => {
-  const { dataDir } = seeded(t, undefined, 3)
+  const { dataDir } = await seeded(t, undefined, 3)
   const newKey = randomBytes(32)
   const report = await rotateEmbeddingKey({ dataDir, newKey, oldKeys: [], pauseMs: 0, logger })
   assert.deepEqual(report.embeddingKeys, [{ keyId: keyIdOf(newKey), faces: 3 }])
@@ -97,7 +101,7 @@ test('encrypts a gallery stored in clear', async (t) => {
 test('with a server serving, refuses unless it writes under the new key, then rotates while it keeps answering', async (t) => {
   const oldKey = randomBytes(32)
   const newKey = randomBytes(32)
-  const { dataDir, ids } = seeded(t, oldKey, 6)
+  const { dataDir, ids } = await seeded(t, oldKey, 6)
   const stale = createGallery(options(dataDir, { embeddingKey: oldKey }))
   await assert.rejects(
     rotateEmbeddingKey({ dataDir, newKey, oldKeys: [oldKey], logger }),
@@ -106,14 +110,14 @@ test('with a server serving, refuses unless it writes under the new key, then ro
       error.code === 'ERR_ROTATION_SERVER_KEY' &&
       error.message.includes(`writes under key ${keyIdOf(oldKey)}`),
   )
-  stale.close()
+  await stale.close()
   const store = openStore({ dataDir, embeddingKey: oldKey, logger })
   assert.deepEqual(store.keyUsage(), [{ keyId: keyIdOf(oldKey), faces: 6 }], 'nothing was written')
   store.close()
 
   const serving = createGallery(options(dataDir, { embeddingKey: newKey, previousEmbeddingKey: oldKey }))
-  t.after(() => {
-    serving.close()
+  t.after(async () => {
+    await serving.close()
   })
   const answered: string[] = []
   const report = await rotateEmbeddingKey({
@@ -136,7 +140,7 @@ test('with a server serving, refuses unless it writes under the new key, then ro
 test('a face that none of the keys decrypts stops the rotation, naming its key; what was moved stays moved', async (t) => {
   const oldKey = randomBytes(32)
   const newKey = randomBytes(32)
-  const { dataDir } = seeded(t, oldKey, 3)
+  const { dataDir } = await seeded(t, oldKey, 3)
   await assert.rejects(
     rotateEmbeddingKey({ dataDir, newKey, oldKeys: [randomBytes(32)], pauseMs: 0, logger }),
     (error: unknown) =>
