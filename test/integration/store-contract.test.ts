@@ -56,26 +56,31 @@ const KINDS: Record<string, (t: TestContext, key: Buffer) => Promise<Subject>> =
     })
     await Promise.resolve()
     return {
-      createIdentity: async (org, input) => store.createIdentity(org, input, actor),
-      getIdentity: async (org, id) => store.getIdentity(org, id),
-      listIdentities: async (org, options) => store.listIdentities(org, options),
-      updateIdentity: async (org, id, patch) => store.updateIdentity(org, id, patch, actor),
-      deleteIdentity: async (org, id) => store.deleteIdentity(org, id, actor),
-      addFace: async (org, identityId, embedding) =>
-        store.addFace(org, identityId, { embedding, quality: 0.9, modelId: MODEL }, actor),
-      getFace: async (org, faceId) => store.getFace(org, faceId),
-      listFaces: async (org, identityId) => store.listFaces(org, identityId),
-      deleteFace: async (org, faceId) => store.deleteFace(org, faceId, actor),
-      audit: async (org) => store.audit(org, { limit: 1000 }),
-      changes: async (after) => store.changesSince(after),
-      lastSeq: async () => store.lastSeq(),
-      embedding: async (label) => store.embeddingByLabel(label)?.embedding,
-      rawEmbedding: async (label) =>
-        db.prepare<[number], { embedding: Buffer }>('SELECT embedding FROM faces WHERE label = ?').get(label)
-          ?.embedding ?? Buffer.alloc(0),
-      raw: async (sql) => {
-        db.exec(sql)
-      },
+      createIdentity: (org, input) => later(() => store.createIdentity(org, input, actor)),
+      getIdentity: (org, id) => later(() => store.getIdentity(org, id)),
+      listIdentities: (org, options) => later(() => store.listIdentities(org, options)),
+      updateIdentity: (org, id, patch) => later(() => store.updateIdentity(org, id, patch, actor)),
+      deleteIdentity: (org, id) => later(() => store.deleteIdentity(org, id, actor)),
+      addFace: (org, identityId, embedding) =>
+        later(() => store.addFace(org, identityId, { embedding, quality: 0.9, modelId: MODEL }, actor)),
+      getFace: (org, faceId) => later(() => store.getFace(org, faceId)),
+      listFaces: (org, identityId) => later(() => store.listFaces(org, identityId)),
+      deleteFace: (org, faceId) => later(() => store.deleteFace(org, faceId, actor)),
+      audit: (org) => later(() => store.audit(org, { limit: 1000 })),
+      changes: (after) => later(() => store.changesSince(after)),
+      lastSeq: () => later(() => store.lastSeq()),
+      embedding: (label) => later(() => store.embeddingByLabel(label)?.embedding),
+      rawEmbedding: (label) =>
+        later(
+          () =>
+            db
+              .prepare<[number], { embedding: Buffer }>('SELECT embedding FROM faces WHERE label = ?')
+              .get(label)?.embedding ?? Buffer.alloc(0),
+        ),
+      raw: (sql) =>
+        later(() => {
+          db.exec(sql)
+        }),
     }
   },
   async postgres(t, key) {
@@ -105,6 +110,13 @@ const KINDS: Record<string, (t: TestContext, key: Buffer) => Promise<Subject>> =
       },
     }
   },
+}
+
+/** A synchronous call as a promise: what it throws becomes the rejection. */
+function later<T>(fn: () => T): Promise<T> {
+  return new Promise((resolve) => {
+    resolve(fn())
+  })
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
@@ -293,7 +305,10 @@ async function relay(target: { host: string; port: number }): Promise<{
         for (const socket of sockets) socket.destroy()
         sockets.clear()
         if (server === undefined) resolve()
-        else server.close(() => resolve())
+        else
+          server.close(() => {
+            resolve()
+          })
       }),
     restore: async () => {
       await listen(port)
