@@ -63,6 +63,7 @@ export interface GalleryCore {
     | 'deleteIdentity'
     | 'addFace'
     | 'listFaces'
+    | 'findFaceBySource'
     | 'deleteFace'
     | 'audit'
   > extends infer S

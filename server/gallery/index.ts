@@ -76,13 +76,18 @@ export interface Gallery {
   ): Promise<{ identity: Identity; faces: Face[] } | undefined>
   /** The identity's faces in enrollment order; undefined when the identity does not exist in this org. */
   listFaces(org: string, identityId: string): Promise<Face[] | undefined>
-  /** Stores and indexes a face of the current model; undefined when the identity does not exist in this org. */
+  /**
+   * Stores and indexes a face of the current model (with the sha256 of the image it came from,
+   * when given); undefined when the identity does not exist in this org.
+   */
   addFace(
     org: string,
     identityId: string,
-    face: { embedding: Float32Array; quality: number },
+    face: { embedding: Float32Array; quality: number; sourceSha256?: string | undefined },
     actor: Actor,
   ): Promise<Face | undefined>
+  /** The identity's first face enrolled from an image with this sha256 (hex), if any. */
+  findFaceBySource(org: string, identityId: string, sha256: string): Promise<Face | undefined>
   /** Removes one face from the store and the index (as deleteIdentity). */
   deleteFace(org: string, faceId: string, actor: Actor): Promise<Face | undefined>
   /** The org's audit rows (ids only) with seq > afterSeq (default 0), ascending; limit 1..1000. */
@@ -240,6 +245,7 @@ export function facade(options: GalleryOptions, core: GalleryCore): Gallery {
       options.metrics?.galleryChanges.inc({ kind: 'face_add' })
       return stored
     },
+    findFaceBySource: async (org, identityId, sha256) => store.findFaceBySource(org, identityId, sha256),
     async deleteFace(org, faceId, actor) {
       const face = await store.deleteFace(org, faceId, actor)
       if (face !== undefined) {

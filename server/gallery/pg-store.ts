@@ -93,6 +93,8 @@ export interface PgGalleryStore {
   addFace(org: string, identityId: string, face: NewFace, actor: Actor): Promise<Face | undefined>
   getFace(org: string, faceId: string): Promise<Face | undefined>
   listFaces(org: string, identityId: string): Promise<Face[]>
+  /** The identity's first face enrolled from an image with this sha256 (hex), if any. */
+  findFaceBySource(org: string, identityId: string, sha256: string): Promise<Face | undefined>
   deleteFace(org: string, faceId: string, actor: Actor): Promise<Face | undefined>
   audit(org: string, options: { limit: number; afterSeq?: number | undefined }): Promise<AuditEntry[]>
   /** Every face with its decrypted embedding, in label order, read in batches. */
@@ -263,6 +265,11 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (file, part)
   );
   `,
+  `
+  -- The photo a face came from, by its sha256 (faces.source_sha256): a second upload of the same
+  -- bytes for the same identity answers the face it made.
+  CREATE INDEX faces_by_source ON faces (org, identity_id, source_sha256);
+  `,
 ]
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length
@@ -286,6 +293,7 @@ interface FaceRow {
   quality: number
   model_id: string
   created_at: string
+  source_sha256: string | null
 }
 
 interface EmbeddingRow {
@@ -302,7 +310,8 @@ const IDENTITY_SELECT = `
   SELECT i.id, i.org, i.name, i.external_id, i.metadata, i.created_at, i.updated_at,
     (SELECT count(*) FROM faces f WHERE f.org = i.org AND f.identity_id = i.id) AS face_count
   FROM identities i`
-const FACE_SELECT = 'SELECT label, id, identity_id, org, quality, model_id, created_at FROM faces'
+const FACE_SELECT =
+  'SELECT label, id, identity_id, org, quality, model_id, created_at, source_sha256 FROM faces'
 const EMBEDDING_SELECT = 'SELECT label, id, identity_id, org, model_id, embedding, key_id FROM faces'
 const SERVER_KEYS = 'server_keys'
 
@@ -625,10 +634,20 @@ function createPgStore(
         if (owner.rowCount === 0) return undefined
         const at = now()
         const { rows } = await client.query<FaceRow>(
-          `INSERT INTO faces (id, identity_id, org, embedding, key_id, quality, model_id, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           RETURNING label, id, identity_id, org, quality, model_id, created_at`,
-          [id, identityId, org, Buffer.from(sealed.blob), sealed.keyId, input.quality, input.modelId, at],
+          `INSERT INTO faces (id, identity_id, org, embedding, key_id, quality, model_id, created_at, source_sha256)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           RETURNING label, id, identity_id, org, quality, model_id, created_at, source_sha256`,
+          [
+            id,
+            identityId,
+            org,
+            Buffer.from(sealed.blob),
+            sealed.keyId,
+            input.quality,
+            input.modelId,
+            at,
+            input.sourceSha256 ?? null,
+          ],
         )
         const face = toFace(mustExist(rows[0]))
         await change(client, 'add', org, { ...face, faceId: face.id })
@@ -650,6 +669,15 @@ function createPgStore(
           identityId,
         ])
       ).map(toFace)
+    },
+
+    async findFaceBySource(org, identityId, sha256) {
+      const rows = await read<FaceRow>(
+        `${FACE_SELECT} WHERE org = $1 AND identity_id = $2 AND source_sha256 = $3 ORDER BY label LIMIT 1`,
+        [org, identityId, sha256],
+      )
+      const row = rows[0]
+      return row === undefined ? undefined : toFace(row)
     },
 
     deleteFace(org, faceId, actor) {
@@ -1028,6 +1056,7 @@ function toFace(row: FaceRow): Face {
     quality: row.quality,
     modelId: row.model_id,
     createdAt: row.created_at,
+    sourceSha256: row.source_sha256,
   }
 }
 

@@ -99,6 +99,8 @@ export interface GalleryStore {
   getFace(org: string, faceId: string): Face | undefined
   /** Ordered by label (enrollment order). */
   listFaces(org: string, identityId: string): Face[]
+  /** The identity's first face enrolled from an image with this sha256 (hex), if any. */
+  findFaceBySource(org: string, identityId: string, sha256: string): Face | undefined
   deleteFace(org: string, faceId: string, actor: Actor): Face | undefined
   /**
    * Every face with its decrypted embedding (all orgs, or one), ordered by label; for index
@@ -226,6 +228,13 @@ const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   ) STRICT;
   `,
+  `
+  -- sha256 (hex) of the image bytes each face was enrolled from, never the image: a second
+  -- upload of the same photo for the same identity answers the face it made. NULL for faces
+  -- enrolled before this column (nothing to backfill: the images were never kept).
+  ALTER TABLE faces ADD COLUMN source_sha256 TEXT;
+  CREATE INDEX faces_by_source ON faces (org, identity_id, source_sha256);
+  `,
 ]
 
 /** Schema version this code writes; a database with a higher one is refused. */
@@ -250,6 +259,7 @@ interface FaceRow {
   quality: number
   model_id: string
   created_at: string
+  source_sha256: string | null
 }
 
 interface FaceRefRow {
@@ -288,7 +298,8 @@ const IDENTITY_SELECT = `
   SELECT i.id, i.org, i.name, i.external_id, i.metadata, i.created_at, i.updated_at,
     (SELECT count(*) FROM faces f WHERE f.org = i.org AND f.identity_id = i.id) AS face_count
   FROM identities i`
-const FACE_SELECT = 'SELECT label, id, identity_id, org, quality, model_id, created_at FROM faces'
+const FACE_SELECT =
+  'SELECT label, id, identity_id, org, quality, model_id, created_at, source_sha256 FROM faces'
 const FACE_REF_SELECT = 'SELECT label, id, identity_id, org, model_id FROM faces'
 const EMBEDDING_SELECT = 'SELECT label, id, identity_id, org, model_id, embedding, key_id FROM faces'
 /** store_meta name of the server's key ids. */
@@ -518,15 +529,20 @@ function createStore(
       quality: number
       modelId: string
       at: string
+      sourceSha256: string | null
     }>(
-      `INSERT INTO faces (id, identity_id, org, embedding, key_id, quality, model_id, created_at)
-       VALUES (@id, @identityId, @org, @embedding, @keyId, @quality, @modelId, @at)`,
+      `INSERT INTO faces (id, identity_id, org, embedding, key_id, quality, model_id, created_at, source_sha256)
+       VALUES (@id, @identityId, @org, @embedding, @keyId, @quality, @modelId, @at, @sourceSha256)`,
     ),
     selectFace: db.prepare<{ org: string; id: string }, FaceRow>(
       `${FACE_SELECT} WHERE org = @org AND id = @id`,
     ),
     listFaces: db.prepare<{ org: string; identityId: string }, FaceRow>(
       `${FACE_SELECT} WHERE org = @org AND identity_id = @identityId ORDER BY label`,
+    ),
+    faceBySource: db.prepare<{ org: string; identityId: string; sha256: string }, FaceRow>(
+      `${FACE_SELECT} WHERE org = @org AND identity_id = @identityId AND source_sha256 = @sha256
+       ORDER BY label LIMIT 1`,
     ),
     deleteFace: db.prepare<{ label: number }>('DELETE FROM faces WHERE label = @label'),
     deleteFacesOfIdentity: db.prepare<{ org: string; identityId: string }>(
@@ -718,6 +734,7 @@ function createStore(
       quality: input.quality,
       modelId: input.modelId,
       at,
+      sourceSha256: input.sourceSha256 ?? null,
     })
     const face: Face = {
       id,
@@ -727,6 +744,7 @@ function createStore(
       quality: input.quality,
       modelId: input.modelId,
       createdAt: at,
+      sourceSha256: input.sourceSha256 ?? null,
     }
     change('add', face)
     audit(at, org, actor, 'face.add', { identityId, faceId: id })
@@ -772,6 +790,10 @@ function createStore(
     addFace,
     getFace,
     listFaces: (org, identityId) => statements.listFaces.all({ org, identityId }).map(toFace),
+    findFaceBySource(org, identityId, sha256) {
+      const row = statements.faceBySource.get({ org, identityId, sha256 })
+      return row === undefined ? undefined : toFace(row)
+    },
     deleteFace,
     embeddings(org) {
       return batched((after) =>
@@ -910,6 +932,7 @@ function toFace(row: FaceRow): Face {
     quality: row.quality,
     modelId: row.model_id,
     createdAt: row.created_at,
+    sourceSha256: row.source_sha256,
   }
 }
 

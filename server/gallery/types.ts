@@ -39,12 +39,19 @@ export interface Face {
   /** Embedder model id from models/manifest.json; faces of another model are not searched. */
   modelId: string
   createdAt: string
+  /**
+   * sha256 (hex) of the image bytes the face was enrolled from (the image itself is never
+   * stored), so the same photo is not enrolled twice; null when not recorded (faces enrolled
+   * before it was).
+   */
+  sourceSha256: string | null
 }
 
 export interface NewFace {
   embedding: Float32Array
   quality: number
   modelId: string
+  sourceSha256?: string | null | undefined
 }
 
 /** A face with its (decrypted) embedding, as the index is built from. */

@@ -30,8 +30,14 @@ interface Subject {
   listIdentities(org: string, options: { limit: number; cursor?: string }): Promise<Page<Identity>>
   updateIdentity(org: string, id: string, patch: { name?: string }): Promise<Identity | undefined>
   deleteIdentity(org: string, id: string): Promise<{ identity: Identity; faces: Face[] } | undefined>
-  addFace(org: string, identityId: string, embedding: Float32Array): Promise<Face | undefined>
+  addFace(
+    org: string,
+    identityId: string,
+    embedding: Float32Array,
+    sourceSha256?: string,
+  ): Promise<Face | undefined>
   getFace(org: string, faceId: string): Promise<Face | undefined>
+  findFaceBySource(org: string, identityId: string, sha256: string): Promise<Face | undefined>
   listFaces(org: string, identityId: string): Promise<Face[]>
   deleteFace(org: string, faceId: string): Promise<Face | undefined>
   audit(org: string): Promise<AuditEntry[]>
@@ -61,9 +67,13 @@ const KINDS: Record<string, (t: TestContext, key: Buffer) => Promise<Subject>> =
       listIdentities: (org, options) => later(() => store.listIdentities(org, options)),
       updateIdentity: (org, id, patch) => later(() => store.updateIdentity(org, id, patch, actor)),
       deleteIdentity: (org, id) => later(() => store.deleteIdentity(org, id, actor)),
-      addFace: (org, identityId, embedding) =>
-        later(() => store.addFace(org, identityId, { embedding, quality: 0.9, modelId: MODEL }, actor)),
+      addFace: (org, identityId, embedding, sourceSha256) =>
+        later(() =>
+          store.addFace(org, identityId, { embedding, quality: 0.9, modelId: MODEL, sourceSha256 }, actor),
+        ),
       getFace: (org, faceId) => later(() => store.getFace(org, faceId)),
+      findFaceBySource: (org, identityId, sha256) =>
+        later(() => store.findFaceBySource(org, identityId, sha256)),
       listFaces: (org, identityId) => later(() => store.listFaces(org, identityId)),
       deleteFace: (org, faceId) => later(() => store.deleteFace(org, faceId, actor)),
       audit: (org) => later(() => store.audit(org, { limit: 1000 })),
@@ -93,9 +103,10 @@ const KINDS: Record<string, (t: TestContext, key: Buffer) => Promise<Subject>> =
       listIdentities: (org, options) => store.listIdentities(org, options),
       updateIdentity: (org, id, patch) => store.updateIdentity(org, id, patch, actor),
       deleteIdentity: (org, id) => store.deleteIdentity(org, id, actor),
-      addFace: (org, identityId, embedding) =>
-        store.addFace(org, identityId, { embedding, quality: 0.9, modelId: MODEL }, actor),
+      addFace: (org, identityId, embedding, sourceSha256) =>
+        store.addFace(org, identityId, { embedding, quality: 0.9, modelId: MODEL, sourceSha256 }, actor),
       getFace: (org, faceId) => store.getFace(org, faceId),
+      findFaceBySource: (org, identityId, sha256) => store.findFaceBySource(org, identityId, sha256),
       listFaces: (org, identityId) => store.listFaces(org, identityId),
       deleteFace: (org, faceId) => store.deleteFace(org, faceId, actor),
       audit: (org) => store.audit(org, { limit: 1000 }),
@@ -224,6 +235,28 @@ for (const [kind, open] of Object.entries(KINDS)) {
     assert.equal(await store.lastSeq(), seqs.at(-1))
     const later = await store.changes(seqs[2] ?? 0)
     assert.equal(later[0]?.seq, seqs[3], 'changesSince starts after the given seq')
+  })
+
+  test(`${kind}: a face keeps the sha256 of its photo, found again for its identity and organization only`, async (t) => {
+    const store = await open(t, randomBytes(32))
+    const ada = await store.createIdentity('acme', { name: 'Ada' })
+    const bob = await store.createIdentity('acme', { name: 'Bob' })
+    const sha = 'a'.repeat(64)
+    const face = await store.addFace('acme', ada.id, unitVector(1), sha)
+    const unsourced = await store.addFace('acme', ada.id, unitVector(2))
+    assert.equal(face?.sourceSha256, sha)
+    assert.equal(unsourced?.sourceSha256, null)
+    assert.deepEqual(
+      (await store.listFaces('acme', ada.id)).map((f) => f.sourceSha256),
+      [sha, null],
+    )
+    assert.equal((await store.getFace('acme', face?.id ?? ''))?.sourceSha256, sha)
+    assert.deepEqual(await store.findFaceBySource('acme', ada.id, sha), face)
+    assert.equal(await store.findFaceBySource('acme', ada.id, 'b'.repeat(64)), undefined)
+    assert.equal(await store.findFaceBySource('acme', bob.id, sha), undefined, 'another identity')
+    assert.equal(await store.findFaceBySource('other', ada.id, sha), undefined, 'another organization')
+    await store.deleteFace('acme', face?.id ?? '')
+    assert.equal(await store.findFaceBySource('acme', ada.id, sha), undefined, 'gone with its face')
   })
 
   test(`${kind}: the audit log records every change by id and the database refuses to alter it`, async (t) => {

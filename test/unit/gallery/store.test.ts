@@ -159,6 +159,7 @@ test('adds, lists, reads and deletes faces, keeping the identity face count curr
       quality: 0.8,
       modelId: 'arcface@abc',
       createdAt: '',
+      sourceSha256: null,
     },
   )
   assert.ok(second.label > first.label)
@@ -834,6 +835,8 @@ test('migrates a schema 1 database: its faces get no key id, still decrypt, and 
   const key = randomBytes(32)
   const before = seedOneFace(open, key)
   const db = raw()
+  // What schema 1 had: neither key ids nor photo hashes (MIGRATIONS[1] and [2]).
+  db.exec('DROP INDEX faces_by_source; ALTER TABLE faces DROP COLUMN source_sha256')
   db.exec('DROP INDEX faces_by_key; ALTER TABLE faces DROP COLUMN key_id; DROP TABLE store_meta')
   db.pragma('user_version = 1')
   db.close()
@@ -848,6 +851,26 @@ test('migrates a schema 1 database: its faces get no key id, still decrypt, and 
   assert.equal(rotating.reencrypt(null, 10), 1)
   assert.deepEqual(rotating.keyUsage(), [{ keyId: keyIdOf(newKey), faces: 1 }])
   assert.deepEqual([...rotating.embeddings()], before)
+})
+
+test('migrates a schema 2 database: its faces have no photo sha256, new faces record theirs', (t) => {
+  const { open, raw } = harness(t)
+  const key = randomBytes(32)
+  const before = seedOneFace(open, key)
+  const db = raw()
+  db.exec('DROP INDEX faces_by_source; ALTER TABLE faces DROP COLUMN source_sha256')
+  db.pragma('user_version = 2')
+  db.close()
+
+  const { store, lines } = open({ embeddingKey: key })
+  assert.ok(lines().some((line) => line.msg === 'gallery.migrated' && line.version === 3))
+  const [old] = before
+  assert.ok(old !== undefined)
+  assert.equal(store.getFace('acme', old.faceId)?.sourceSha256, null)
+  assert.deepEqual([...store.embeddings()], before)
+  const sha = 'c'.repeat(64)
+  const added = store.addFace('acme', old.identityId, { ...newFace(2), sourceSha256: sha }, alice)
+  assert.equal(store.findFaceBySource('acme', old.identityId, sha)?.id, added?.id)
 })
 
 test('records the key ids a server opened the store with', (t) => {
