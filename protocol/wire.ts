@@ -138,6 +138,11 @@ export interface FaceBody {
   /** Embedded by a model other than the server's current embedder: not searched; re-enroll. */
   stale: boolean
   createdAt: string
+  /**
+   * sha256 (hex) of the image bytes the face was enrolled from (the image is never stored); null
+   * for faces enrolled before facewire recorded it.
+   */
+  sourceSha256: string | null
 }
 
 /** Where a face was found in an image and how good it is (enrollment, verification). */
@@ -149,11 +154,24 @@ export interface FaceDetection {
   factors: Record<string, number>
 }
 
-export interface EnrollResponse {
+/** POST /api/v1/identities/{id}/faces, 201: a face was added. */
+export interface EnrolledResponse {
   face: FaceBody
   /** Where the enrolled face was found in the image. */
   detection: FaceDetection
+  duplicate: false
 }
+
+/**
+ * POST /api/v1/identities/{id}/faces, 200: the identity already has a face enrolled from these
+ * very bytes (same sha256); `face` is that face, nothing was analysed or added.
+ */
+export interface DuplicateEnrollResponse {
+  face: FaceBody
+  duplicate: true
+}
+
+export type EnrollResponse = EnrolledResponse | DuplicateEnrollResponse
 
 /** POST /api/v1/verify: whether two faces, or a face and an enrolled identity, are one person. */
 export interface VerifyResponse {

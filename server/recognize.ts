@@ -2,6 +2,7 @@
  * One image -> faces with open-set decisions (the step REST `recognize` and streams share), and
  * one image -> one enrolled face (REST enrollment).
  */
+import { createHash } from 'node:crypto'
 import { FacewireError } from './errors.js'
 import type { Actor, Face, Gallery, OrgPolicy } from './gallery/index.js'
 import type { AnalyzedFace, FrameAnalysis, Pipeline } from './pipeline/index.js'
@@ -155,6 +156,7 @@ export function toFaceBody(face: Face, gallery: Gallery): FaceBody {
     modelId: face.modelId,
     stale: !gallery.isCurrent(face),
     createdAt: face.createdAt,
+    sourceSha256: face.sourceSha256,
   }
 }
 
@@ -194,9 +196,12 @@ export interface EnrollOptions {
 /**
  * Runs the pipeline on `bytes` (transferred: the caller must not reuse them), picks the one face
  * to enroll (pickEnrollFace: ERR_FACE_NOT_FOUND, ERR_FACE_MULTIPLE, ERR_FACE_LOW_QUALITY) and adds
- * it to the identity through the gallery. undefined when the identity does not exist in the org:
- * checked before spending a pipeline run, and again (atomically) when the face is added, in case
- * the identity was deleted while the image was analysed.
+ * it to the identity through the gallery, with the sha256 of `bytes`. When the identity already
+ * has a face from the same bytes, answers that face as a duplicate instead, without a pipeline
+ * run (checked again after the analysis, for an upload of the same bytes that finished
+ * meanwhile). undefined when the identity does not exist in the org: checked before spending a
+ * pipeline run, and again (atomically) when the face is added, in case the identity was deleted
+ * while the image was analysed.
  */
 export async function enrollFace(
   pipeline: Pipeline,
@@ -207,14 +212,24 @@ export async function enrollFace(
 ): Promise<EnrollResponse | undefined> {
   const { org, identityId, actor } = target
   if ((await gallery.getIdentity(org, identityId)) === undefined) return undefined
+  // Before the pipeline takes the bytes over (a transfer empties this view).
+  const sourceSha256 = createHash('sha256').update(bytes).digest('hex')
+  const duplicate = async (): Promise<EnrollResponse | undefined> => {
+    const existing = await gallery.findFaceBySource(org, identityId, sourceSha256)
+    return existing === undefined ? undefined : { face: toFaceBody(existing, gallery), duplicate: true }
+  }
+  const before = await duplicate()
+  if (before !== undefined) return before
   const analysis = await pipeline.analyze(bytes, { mode: 'all', maxFaces: options.maxFaces })
   const face = pickEnrollFace(analysis.faces, options.minQuality)
+  const meanwhile = await duplicate()
+  if (meanwhile !== undefined) return meanwhile
   const stored = await gallery.addFace(
     org,
     identityId,
-    { embedding: face.embedding, quality: face.quality.score },
+    { embedding: face.embedding, quality: face.quality.score, sourceSha256 },
     actor,
   )
   if (stored === undefined) return undefined
-  return { face: toFaceBody(stored, gallery), detection: toFaceDetection(face) }
+  return { face: toFaceBody(stored, gallery), detection: toFaceDetection(face), duplicate: false }
 }

@@ -149,6 +149,11 @@ export const OPENAPI_DOCUMENT = {
         requestBody: imageBody,
         responses: {
           '201': { description: 'Enrolled', content: json(ref('EnrollResponse')) },
+          '200': {
+            description:
+              'These very bytes (same sha256) were enrolled for this identity before: that face, nothing added',
+            content: json(ref('DuplicateEnrollResponse')),
+          },
           '404': errorResponse('ERR_NOT_FOUND'),
           '422': errorResponse('ERR_FACE_NOT_FOUND, ERR_FACE_MULTIPLE or ERR_FACE_LOW_QUALITY'),
           ...imageErrors,
@@ -362,7 +367,7 @@ export const OPENAPI_DOCUMENT = {
       },
       Face: {
         type: 'object',
-        required: ['id', 'identityId', 'quality', 'modelId', 'stale', 'createdAt'],
+        required: ['id', 'identityId', 'quality', 'modelId', 'stale', 'createdAt', 'sourceSha256'],
         properties: {
           id: { type: 'string', format: 'uuid' },
           identityId: { type: 'string', format: 'uuid' },
@@ -370,6 +375,11 @@ export const OPENAPI_DOCUMENT = {
           modelId: { type: 'string' },
           stale: { type: 'boolean', description: 'Embedded by another model: not searched; re-enroll' },
           createdAt: { type: 'string', format: 'date-time' },
+          sourceSha256: {
+            type: ['string', 'null'],
+            description:
+              'sha256 (hex) of the image bytes the face was enrolled from (never the image); null for older faces',
+          },
         },
       },
       FaceDetection: {
@@ -384,8 +394,13 @@ export const OPENAPI_DOCUMENT = {
       },
       EnrollResponse: {
         type: 'object',
-        required: ['face', 'detection'],
-        properties: { face: ref('Face'), detection: ref('FaceDetection') },
+        required: ['face', 'detection', 'duplicate'],
+        properties: { face: ref('Face'), detection: ref('FaceDetection'), duplicate: { const: false } },
+      },
+      DuplicateEnrollResponse: {
+        type: 'object',
+        required: ['face', 'duplicate'],
+        properties: { face: ref('Face'), duplicate: { const: true } },
       },
       VerifyResponse: {
         type: 'object',

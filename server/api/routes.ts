@@ -278,6 +278,11 @@ export function createApiRoutes(options: ApiOptions): Route[] {
         { maxFaces: options.maxFaces, minQuality: options.minEnrollQuality },
       )
       if (body === undefined) throw notFound('identity')
+      if (body.duplicate) {
+        // The same bytes again: the face they made, and nothing added.
+        logger.info({ org: principal.org, identityId, faceId: body.face.id }, 'gallery.enroll_duplicate')
+        return jsonReply(200, body)
+      }
       logger.info({ org: principal.org, identityId, faceId: body.face.id }, 'gallery.enrolled')
       return jsonReply(201, body, { location: `${API_PREFIX}/faces/${body.face.id}` })
     }),

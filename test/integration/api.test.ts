@@ -52,6 +52,7 @@ test(
     })
     assert.equal(obama.faceCount, 0)
     const enrolled = await api.addFace(obama.id, await photo('barack_obama/1.jpg'))
+    assert.ok(!enrolled.duplicate)
     assert.equal(enrolled.face.identityId, obama.id)
     assert.equal(enrolled.face.stale, false)
     assert.ok(enrolled.detection.quality > 0.5, `quality ${String(enrolled.detection.quality)}`)

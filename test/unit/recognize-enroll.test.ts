@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { test, type TestContext } from 'node:test'
 import { FacewireError } from '../../server/errors.js'
@@ -121,7 +122,7 @@ test('enrollFace analyses up to the configured faces, adds the picked face throu
     { maxFaces: 7, minQuality: 0.3 },
   )
   assert.deepEqual(calls, [{ mode: 'all', maxFaces: 7 }])
-  assert.ok(body !== undefined)
+  assert.ok(body !== undefined && !body.duplicate)
   assert.deepEqual(body.detection, {
     box: { x: 10, y: 20, width: 100, height: 100 },
     landmarks: [{ x: 1, y: 2 }],
@@ -154,4 +155,30 @@ test('enrollFace answers undefined for an identity of another org without runnin
     (error) => error instanceof FacewireError && error.code === 'ERR_FACE_MULTIPLE',
   )
   assert.deepEqual(await faces.listFaces('acme', ada.id), [])
+})
+
+test('enrollFace records the sha256 of the bytes, and the same bytes again answer that face as a duplicate without a pipeline run', async (t) => {
+  const faces = gallery(t)
+  const ada = await faces.createIdentity('acme', { name: 'Ada' }, actor)
+  const bob = await faces.createIdentity('acme', { name: 'Bob' }, actor)
+  const { pipeline, calls } = fakePipeline([face(100)])
+  const options = { maxFaces: 10, minQuality: 0.3 }
+  const photo = () => Uint8Array.from([1, 2, 3, 4])
+  const sha = createHash('sha256').update(photo()).digest('hex')
+  const target = { org: 'acme', identityId: ada.id, actor }
+
+  const first = await enrollFace(pipeline, faces, target, photo(), options)
+  assert.ok(first !== undefined && !first.duplicate)
+  assert.equal(first.face.sourceSha256, sha)
+  const again = await enrollFace(pipeline, faces, target, photo(), options)
+  assert.deepEqual(again, { face: first.face, duplicate: true })
+  assert.equal(calls.length, 1, 'the duplicate was not analysed')
+  assert.equal((await faces.listFaces('acme', ada.id))?.length, 1)
+
+  // Other bytes, or the same bytes for another identity, are new faces.
+  const other = await enrollFace(pipeline, faces, target, Uint8Array.from([5, 6, 7]), options)
+  assert.equal(other?.duplicate, false)
+  const forBob = await enrollFace(pipeline, faces, { ...target, identityId: bob.id }, photo(), options)
+  assert.equal(forBob?.duplicate, false)
+  assert.equal(forBob.face.sourceSha256, sha)
 })
