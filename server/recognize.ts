@@ -197,7 +197,7 @@ export interface EnrollOptions {
  * Runs the pipeline on `bytes` (transferred: the caller must not reuse them), picks the one face
  * to enroll (pickEnrollFace: ERR_FACE_NOT_FOUND, ERR_FACE_MULTIPLE, ERR_FACE_LOW_QUALITY) and adds
  * it to the identity through the gallery, with the sha256 of `bytes`. When the identity already
- * has a face from the same bytes, answers that face as a duplicate instead, without a pipeline
+ * has a current face (not stale) from the same bytes, answers that face as a duplicate instead, without a pipeline
  * run (checked again after the analysis, for an upload of the same bytes that finished
  * meanwhile). undefined when the identity does not exist in the org: checked before spending a
  * pipeline run, and again (atomically) when the face is added, in case the identity was deleted
@@ -216,7 +216,9 @@ export async function enrollFace(
   const sourceSha256 = createHash('sha256').update(bytes).digest('hex')
   const duplicate = async (): Promise<EnrollResponse | undefined> => {
     const existing = await gallery.findFaceBySource(org, identityId, sourceSha256)
-    return existing === undefined ? undefined : { face: toFaceBody(existing, gallery), duplicate: true }
+    // A stale face (another model) is no reason to refuse: re-enrolling its photo is the fix.
+    if (existing === undefined || !gallery.isCurrent(existing)) return undefined
+    return { face: toFaceBody(existing, gallery), duplicate: true }
   }
   const before = await duplicate()
   if (before !== undefined) return before

@@ -73,6 +73,8 @@ const faceColumns: Column<FaceBody>[] = [
   { header: 'stale', value: (face) => (face.stale ? 'yes' : 'no') },
   { header: 'model', value: (face) => face.modelId },
   { header: 'created', value: (face) => face.createdAt },
+  // The photo's sha256, as `sha256sum` prints it: its first 12 digits tell photos apart.
+  { header: 'photo sha256', value: (face) => face.sourceSha256?.slice(0, 12) ?? null },
 ]
 
 const auditColumns: Column<AuditEntryBody>[] = [

@@ -86,10 +86,13 @@ export interface Gallery {
     face: { embedding: Float32Array; quality: number; sourceSha256?: string | undefined },
     actor: Actor,
   ): Promise<Face | undefined>
-  /** The identity's first face enrolled from an image with this sha256 (hex), if any. */
-  findFaceBySource(org: string, identityId: string, sha256: string): Promise<Face | undefined>
   /** Removes one face from the store and the index (as deleteIdentity). */
   deleteFace(org: string, faceId: string, actor: Actor): Promise<Face | undefined>
+  /**
+   * Enrollment's duplicate check: the identity's newest face made from an image whose bytes have
+   * this sha256 (hex), if any.
+   */
+  findFaceBySource(org: string, identityId: string, sha256: string): Promise<Face | undefined>
   /** The org's audit rows (ids only) with seq > afterSeq (default 0), ascending; limit 1..1000. */
   audit(org: string, options: { limit: number; afterSeq?: number | undefined }): Promise<AuditEntry[]>
   /** Whether a stored face is searchable (embedded by the current model). */

@@ -93,7 +93,7 @@ export interface PgGalleryStore {
   addFace(org: string, identityId: string, face: NewFace, actor: Actor): Promise<Face | undefined>
   getFace(org: string, faceId: string): Promise<Face | undefined>
   listFaces(org: string, identityId: string): Promise<Face[]>
-  /** The identity's first face enrolled from an image with this sha256 (hex), if any. */
+  /** The identity's newest face enrolled from an image with this sha256 (hex), if any. */
   findFaceBySource(org: string, identityId: string, sha256: string): Promise<Face | undefined>
   deleteFace(org: string, faceId: string, actor: Actor): Promise<Face | undefined>
   audit(org: string, options: { limit: number; afterSeq?: number | undefined }): Promise<AuditEntry[]>
@@ -673,7 +673,7 @@ function createPgStore(
 
     async findFaceBySource(org, identityId, sha256) {
       const rows = await read<FaceRow>(
-        `${FACE_SELECT} WHERE org = $1 AND identity_id = $2 AND source_sha256 = $3 ORDER BY label LIMIT 1`,
+        `${FACE_SELECT} WHERE org = $1 AND identity_id = $2 AND source_sha256 = $3 ORDER BY label DESC LIMIT 1`,
         [org, identityId, sha256],
       )
       const row = rows[0]

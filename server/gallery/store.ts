@@ -99,7 +99,7 @@ export interface GalleryStore {
   getFace(org: string, faceId: string): Face | undefined
   /** Ordered by label (enrollment order). */
   listFaces(org: string, identityId: string): Face[]
-  /** The identity's first face enrolled from an image with this sha256 (hex), if any. */
+  /** The identity's newest face enrolled from an image with this sha256 (hex), if any. */
   findFaceBySource(org: string, identityId: string, sha256: string): Face | undefined
   deleteFace(org: string, faceId: string, actor: Actor): Face | undefined
   /**
@@ -542,7 +542,7 @@ function createStore(
     ),
     faceBySource: db.prepare<{ org: string; identityId: string; sha256: string }, FaceRow>(
       `${FACE_SELECT} WHERE org = @org AND identity_id = @identityId AND source_sha256 = @sha256
-       ORDER BY label LIMIT 1`,
+       ORDER BY label DESC LIMIT 1`,
     ),
     deleteFace: db.prepare<{ label: number }>('DELETE FROM faces WHERE label = @label'),
     deleteFacesOfIdentity: db.prepare<{ org: string; identityId: string }>(

@@ -13,7 +13,7 @@ import { rmSync } from 'node:fs'
 import { test, type TestContext } from 'node:test'
 import Database from 'better-sqlite3'
 import { FacewireError } from '../../server/errors.js'
-import { openPgStore } from '../../server/gallery/pg-store.js'
+import { openPgStore, PG_SCHEMA_VERSION } from '../../server/gallery/pg-store.js'
 import { DATABASE_FILE, openStore } from '../../server/gallery/store.js'
 import type { AuditEntry, Face, GalleryChange, Identity, Page } from '../../server/gallery/types.js'
 import { createMemoryLogger, tempDataDir } from '../helpers/app.js'
@@ -255,8 +255,15 @@ for (const [kind, open] of Object.entries(KINDS)) {
     assert.equal(await store.findFaceBySource('acme', ada.id, 'b'.repeat(64)), undefined)
     assert.equal(await store.findFaceBySource('acme', bob.id, sha), undefined, 'another identity')
     assert.equal(await store.findFaceBySource('other', ada.id, sha), undefined, 'another organization')
+    const newer = await store.addFace('acme', ada.id, unitVector(3), sha)
+    assert.deepEqual(
+      await store.findFaceBySource('acme', ada.id, sha),
+      newer,
+      'the newest face of that photo',
+    )
+    await store.deleteFace('acme', newer?.id ?? '')
     await store.deleteFace('acme', face?.id ?? '')
-    assert.equal(await store.findFaceBySource('acme', ada.id, sha), undefined, 'gone with its face')
+    assert.equal(await store.findFaceBySource('acme', ada.id, sha), undefined, 'gone with its faces')
   })
 
   test(`${kind}: the audit log records every change by id and the database refuses to alter it`, async (t) => {
@@ -295,11 +302,19 @@ test('postgres: instances starting together migrate the database once', async (t
     url,
     'SELECT version FROM facewire_schema ORDER BY version',
   )
+  const all = Array.from({ length: PG_SCHEMA_VERSION }, (_, i) => i + 1)
   assert.deepEqual(
     versions.map((row) => row.version),
-    [1],
+    all,
   )
-  assert.equal(logger.lines().filter((line) => line['msg'] === 'gallery.migrated').length, 1)
+  assert.deepEqual(
+    logger
+      .lines()
+      .filter((line) => line['msg'] === 'gallery.migrated')
+      .map((line) => line['version']),
+    all,
+    'each version once',
+  )
 })
 
 /** A TCP relay to the database that a test can cut and restore on the same port. */

@@ -61,12 +61,11 @@ function fakePipeline(faces: AnalyzedFace[]): { pipeline: Pipeline; calls: Analy
   return { pipeline, calls }
 }
 
-function gallery(t: TestContext): Gallery {
-  const dataDir = tempDataDir()
+function gallery(t: TestContext, dataDir = tempDataDir(), modelId = 'model-a'): Gallery {
   const opened = createGallery({
     dataDir,
     logger: createMemoryLogger().logger,
-    layout: singleLayout(DIM, 'model-a'),
+    layout: singleLayout(DIM, modelId),
     hnsw: { M: 8, efConstruction: 50, ef: 32 },
     policy: { targetFpir: 0.01, threshold: 0.5, margin: 0.02, topK: 3 },
   })
@@ -181,4 +180,26 @@ test('enrollFace records the sha256 of the bytes, and the same bytes again answe
   const forBob = await enrollFace(pipeline, faces, { ...target, identityId: bob.id }, photo(), options)
   assert.equal(forBob?.duplicate, false)
   assert.equal(forBob.face.sourceSha256, sha)
+})
+
+test('a photo whose face is stale (another model) is enrolled again, not answered as a duplicate', async (t) => {
+  const dataDir = tempDataDir()
+  const before = gallery(t, dataDir, 'model-a')
+  const ada = await before.createIdentity('acme', { name: 'Ada' }, actor)
+  const { pipeline } = fakePipeline([face(100)])
+  const options = { maxFaces: 10, minQuality: 0.3 }
+  const target = { org: 'acme', identityId: ada.id, actor }
+  const old = await enrollFace(pipeline, before, target, Uint8Array.from([1, 2, 3]), options)
+  await before.close()
+
+  const after = gallery(t, dataDir, 'model-b')
+  const again = await enrollFace(pipeline, after, target, Uint8Array.from([1, 2, 3]), options)
+  assert.equal(again?.duplicate, false)
+  assert.notEqual(again.face.id, old?.face.id)
+  assert.deepEqual(
+    (await after.listFaces('acme', ada.id))?.map((stored) => after.isCurrent(stored)),
+    [false, true],
+  )
+  const third = await enrollFace(pipeline, after, target, Uint8Array.from([1, 2, 3]), options)
+  assert.deepEqual(third, { face: again.face, duplicate: true }, 'the current face of that photo')
 })
