@@ -320,6 +320,14 @@ export function parseDataToolConfig(env: Readonly<Record<string, string | undefi
     ...definedOnly(env, Object.keys(dataToolSchema.shape)),
   })
   checkKeyPair(e.FACEWIRE_EMBEDDING_KEY, e.FACEWIRE_EMBEDDING_KEY_PREVIOUS)
+  if (env['FACEWIRE_DATABASE_URL'] !== undefined && env['FACEWIRE_DATABASE_URL'] !== '') {
+    // The tools work on the SQLite file in the data folder; a cluster's gallery is elsewhere.
+    throw new FacewireError(
+      'ERR_CONFIG_INVALID',
+      'invalid configuration: FACEWIRE_DATABASE_URL: backup, restore and rotate-key work on the SQLite store; in cluster mode use pg_dump and pg_restore (docs/scale-out.md)',
+      { details: { variables: ['FACEWIRE_DATABASE_URL'] } },
+    )
+  }
   return Object.freeze({ dataDir: e.FACEWIRE_DATA_DIR, logLevel: e.LOG_LEVEL, ...toKeys(e) })
 }
 

@@ -122,6 +122,28 @@ test('the data tools read only their variables: a server setting that is missing
     () => parseDataToolConfig({ FACEWIRE_EMBEDDING_KEY_PREVIOUS: key }),
     (error: unknown) => error instanceof FacewireError && error.code === 'ERR_CONFIG_INVALID',
   )
+  assert.throws(
+    () => parseDataToolConfig({ FACEWIRE_DATABASE_URL: 'postgres://db/facewire' }),
+    (error: unknown) =>
+      error instanceof FacewireError && error.code === 'ERR_CONFIG_INVALID' && /pg_dump/.test(error.message),
+    'the SQLite tools refuse a cluster configuration instead of working on an empty data folder',
+  )
+})
+
+test('FACEWIRE_DATABASE_URL must be a PostgreSQL URL; cluster settings reach the config', () => {
+  const base = { FACEWIRE_JWT_SECRET: 'a-secret-that-is-long-enough-for-tests-1234' }
+  const config = parseConfig({
+    ...base,
+    FACEWIRE_DATABASE_URL: 'postgres://u:p@db:5432/f',
+    FACEWIRE_SYNC_POLL_MS: '250',
+  })
+  assert.equal(config.databaseUrl, 'postgres://u:p@db:5432/f')
+  assert.equal(config.syncPollMs, 250)
+  assert.equal(parseConfig(base).databaseUrl, undefined)
+  assert.throws(
+    () => parseConfig({ ...base, FACEWIRE_DATABASE_URL: 'mysql://db/f' }),
+    (error: unknown) => error instanceof FacewireError && /FACEWIRE_DATABASE_URL/.test(error.message),
+  )
 })
 
 test('a key file holds the key as the environment does, whitespace around it ignored', () => {
