@@ -25,7 +25,10 @@ const MODEL = 'model-a'
 
 /** What the suite needs of a store, whichever answers synchronously. */
 interface Subject {
-  createIdentity(org: string, input: { name: string; externalId?: string | null }): Promise<Identity>
+  createIdentity(
+    org: string,
+    input: { name: string; externalId?: string | null; metadata?: Record<string, unknown> },
+  ): Promise<Identity>
   getIdentity(org: string, id: string): Promise<Identity | undefined>
   listIdentities(org: string, options: { limit: number; cursor?: string }): Promise<Page<Identity>>
   updateIdentity(org: string, id: string, patch: { name?: string }): Promise<Identity | undefined>
@@ -157,6 +160,15 @@ for (const [kind, open] of Object.entries(KINDS)) {
     )
     assert.equal(rest.nextCursor, undefined)
     assert.equal(await codeOf(store.listIdentities('acme', { limit: 0 })), 'ERR_REQUEST_INVALID')
+    const metadata = { zone: 'lobby', badge: { level: 2, doors: ['a', 'b'] }, active: true }
+    const carol = await store.createIdentity('acme', { name: 'Carol', externalId: 'hr-42', metadata })
+    const read = await store.getIdentity('acme', carol.id)
+    assert.equal(read?.externalId, 'hr-42')
+    assert.equal(
+      JSON.stringify(read?.metadata),
+      JSON.stringify(metadata),
+      'metadata as written, key order kept',
+    )
     assert.equal(
       await codeOf(store.listIdentities('acme', { limit: 2, cursor: 'nope' })),
       'ERR_REQUEST_INVALID',
