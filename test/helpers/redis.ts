@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import type { TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort } from './child.js'
 
@@ -73,6 +74,14 @@ export async function privateRedis(options: { password?: string } = {}): Promise
       child?.kill('SIGCONT')
     },
   }
+}
+
+/** A private Redis (not started yet) behind a random password, killed when `t` ends. */
+export async function privateRedisFor(t: TestContext): Promise<PrivateRedis & { password: string }> {
+  const password = randomBytes(12).toString('hex')
+  const redis = await privateRedis({ password })
+  t.after(() => redis.kill())
+  return Object.assign(redis, { password })
 }
 
 /** Polls `condition` every 20 ms until it holds; fails with `what` after `timeoutMs`. */

@@ -19,14 +19,12 @@ import { isEventsTopic } from '../../server/streams/events.js'
 import { createMemoryLogger, startTestApp, testToken, type StartedApp } from '../helpers/app.js'
 import { httpRequest } from '../helpers/http.js'
 import { encode, facesDir, texturedScene } from '../helpers/images.js'
-import { privateRedis, randomPrefix, SHARED_REDIS_URL, until } from '../helpers/redis.js'
+import { privateRedisFor, randomPrefix, SHARED_REDIS_URL, until } from '../helpers/redis.js'
 
 const faces = facesDir()
 const noFaces = faces === undefined ? 'the shared face photos (../shared/faces) are absent' : false
-
-function photo(path: string): Promise<Buffer> {
-  return readFile(join(faces ?? '', 'face_recognition-examples', path))
-}
+const examples = join(faces ?? '', 'face_recognition-examples')
+const photo = (path: string): Promise<Buffer> => readFile(join(examples, path))
 
 const base = (started: StartedApp): string => `http://127.0.0.1:${String(started.port)}`
 
@@ -165,23 +163,35 @@ test(
   },
 )
 
+/** One round of a limit test for `org`: what spends a point, and what tries one more. */
+interface LimitRound {
+  spend: () => Promise<boolean>
+  more: () => Promise<boolean>
+  close?: () => void
+}
+
 /**
- * Spends an org's `points` through `spend` and one more through `more`, in a fresh org each round:
- * a round straddling two one-second windows proves nothing and is run again. Returns the waits.
+ * Spends a fresh organization's `points` through `spend` and tries one more through `more`. The
+ * windows are one second from the first point: a round that took longer than 900 ms may straddle
+ * two and proves nothing, so it is run again (with a new organization) up to 5 times.
  */
 async function spendThenOneMore(
   points: number,
-  spend: (org: string) => Promise<boolean>,
-  more: (org: string) => Promise<boolean>,
+  prepare: (org: string) => Promise<LimitRound>,
 ): Promise<{ spent: boolean[]; refused: boolean; org: string }> {
   for (let round = 0; ; round++) {
     const org = `org-${randomBytes(4).toString('hex')}`
-    const startedAt = Date.now()
-    const spent: boolean[] = []
-    for (let i = 0; i < points; i++) spent.push(await spend(org))
-    const allowed = await more(org)
-    if (Date.now() - startedAt > 700 && round < 4) continue
-    return { spent, refused: !allowed, org }
+    const { spend, more, close } = await prepare(org)
+    try {
+      const startedAt = Date.now()
+      const spent: boolean[] = []
+      for (let i = 0; i < points; i++) spent.push(await spend())
+      const allowed = await more()
+      if (Date.now() - startedAt > 900 && round < 4) continue
+      return { spent, refused: !allowed, org }
+    } finally {
+      close?.()
+    }
   }
 }
 
@@ -196,7 +206,7 @@ test("an organization's REST and stream rate limits hold across instances: point
   const b = await startApp(t, env)
   await until(() => reachesRedis(a) && reachesRedis(b), 'both instances reach Redis')
 
-  const list = (on: StartedApp) => async (org: string) => {
+  const list = (on: StartedApp, org: string) => async () => {
     const response = await httpRequest(on.port, '/api/v1/identities', {
       headers: { authorization: `Bearer ${testToken(org)}` },
     })
@@ -206,25 +216,35 @@ test("an organization's REST and stream rate limits hold across instances: point
     }
     return response.status === 200
   }
-  const rest = await spendThenOneMore(3, list(a), list(b))
+  const rest = await spendThenOneMore(3, (org) =>
+    Promise.resolve({ spend: list(a, org), more: list(b, org) }),
+  )
   assert.deepEqual(rest.spent, [true, true, true])
   assert.ok(rest.refused, 'the fourth request, on B, is refused')
-  assert.ok(await list(b)(`fresh-${rest.org}`), 'another organization is not')
+  assert.ok(await list(b, `fresh-${rest.org}`)(), 'another organization is not')
 
   const image = await encode(texturedScene(96, 64), 'jpeg')
-  const frameOn = (on: StartedApp) => async (org: string) => {
-    const stream = await openDetectStream({ baseUrl: base(on), token: testToken(org) })
-    try {
-      const answer = stream.answerFor(1)
-      stream.send({ frameId: 1 }, image)
+  const frames = await spendThenOneMore(2, async (org) => {
+    // Streams open before the clock starts; the per-connection limit (1000/s) is out of the way.
+    const onA = await openDetectStream({ baseUrl: base(a), token: testToken(org) })
+    const onB = await openDetectStream({ baseUrl: base(b), token: testToken(org) })
+    let frameId = 0
+    const frameOn = (stream: typeof onA) => async () => {
+      const answer = stream.answerFor(++frameId)
+      stream.send({ frameId }, image)
       const got = await answer
       if (got.type === 'throttled') assert.equal(got.scope, 'organization')
       return got.type === 'result'
-    } finally {
-      stream.close()
     }
-  }
-  const frames = await spendThenOneMore(2, frameOn(a), frameOn(b))
+    return {
+      spend: frameOn(onA),
+      more: frameOn(onB),
+      close: () => {
+        onA.close()
+        onB.close()
+      },
+    }
+  })
   assert.deepEqual(frames.spent, [true, true])
   assert.ok(frames.refused, "B's stream is throttled for the organization")
 })
@@ -233,9 +253,8 @@ test(
   'Redis down and back: the instance serves degraded, limits fall back to memory, events stay local, then it reconnects on its own and fan-out resumes',
   { skip: noFaces },
   async (t) => {
-    const password = randomBytes(12).toString('hex')
-    const redis = await privateRedis({ password })
-    t.after(() => redis.kill())
+    const redis = await privateRedisFor(t)
+    const password = redis.password
     const prefix = randomPrefix()
     // Redis is not running: the instance starts anyway.
     const a = await startApp(t, { ...clusterEnv(redis.url, prefix), FACEWIRE_API_RATE_LIMIT: '3' })
@@ -250,13 +269,14 @@ test(
       components: { transport: true, models: true, gallery: true },
       degraded: { redis: 'unreachable: ECONNREFUSED' },
     })
-    const list = async (org: string) =>
+    const list = (org: string) => async () =>
       (
         await httpRequest(a.port, '/api/v1/identities', {
           headers: { authorization: `Bearer ${testToken(org)}` },
         })
       ).status === 200
-    const limited = async () => (await spendThenOneMore(3, list, list)).refused
+    const limited = async () =>
+      (await spendThenOneMore(3, (org) => Promise.resolve({ spend: list(org), more: list(org) }))).refused
     assert.ok(await limited(), 'the insurance limiter holds the REST limit')
 
     await enrollKit(a, 'acme')

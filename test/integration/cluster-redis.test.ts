@@ -4,7 +4,6 @@
  * a link of its own (its own two connections), as each facewire process has.
  */
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import { test, type TestContext } from 'node:test'
 import { createEventRelay, EVENTS_CHANNEL, type EventRelay } from '../../server/cluster/event-relay.js'
 import { createRedisLink, type RedisLink } from '../../server/cluster/redis.js'
@@ -12,7 +11,7 @@ import { createRateLimiter } from '../../server/rate-limit.js'
 import { createReadiness, type Readiness } from '../../server/readiness.js'
 import { isEventsTopic } from '../../server/streams/events.js'
 import { createMemoryLogger } from '../helpers/app.js'
-import { privateRedis, randomPrefix, SHARED_REDIS_URL, until } from '../helpers/redis.js'
+import { privateRedisFor, randomPrefix, SHARED_REDIS_URL, until } from '../helpers/redis.js'
 
 interface Instance {
   link: RedisLink
@@ -116,9 +115,8 @@ test('a shared limit counts the points of every instance, per key', async (t) =>
 })
 
 test('Redis lost, hung and back: the link says so once each way, limits fall back to memory, nothing leaks the password', async (t) => {
-  const password = randomBytes(12).toString('hex')
-  const redis = await privateRedis({ password })
-  t.after(() => redis.kill())
+  const redis = await privateRedisFor(t)
+  const password = redis.password
   const prefix = randomPrefix()
   // Redis is not running yet: the instance starts degraded.
   const a = instance(t, redis.url, prefix, 100)
