@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { createApiRoutes } from './api/routes.js'
 import { createAuthenticator, type Authenticator } from './auth.js'
+import { createEventRelay } from './cluster/event-relay.js'
+import { createRedisLink } from './cluster/redis.js'
 import type { Config } from './config.js'
 import { FacewireError, toFacewireError } from './errors.js'
 import { galleryOptionsFromConfig } from './gallery/from-config.js'
@@ -10,7 +12,7 @@ import { createMetrics, type Metrics } from './metrics.js'
 import { createPipeline, pipelineOptionsFromConfig, type Pipeline } from './pipeline/index.js'
 import { createKioskRoutes, DEFAULT_KIOSK_DIR } from './kiosk.js'
 import { createDetectRoute } from './streams/detect.js'
-import { createEventHub } from './streams/events.js'
+import { createEventHub, isEventsTopic } from './streams/events.js'
 import { createWatchRoute } from './streams/watch.js'
 import { createReadiness, type Readiness } from './readiness.js'
 import {
@@ -80,6 +82,10 @@ export function createApp(options: AppOptions): App {
       'gallery.failed',
     )
   })
+  // Cluster mode: Redis carries events to other instances and counts shared rate limits. It never
+  // holds up the start: while it is unreachable the server serves, degraded (docs/scale-out.md).
+  const redis =
+    config.redis === undefined ? undefined : createRedisLink({ ...config.redis, logger, readiness })
   const ready = Promise.all([pipeline.ready, galleryReady]).then(() => undefined)
   ready.catch(() => undefined)
   const gallery = (): Gallery => {
@@ -162,6 +168,7 @@ export function createApp(options: AppOptions): App {
       pipeline,
       logger,
       rateLimit: config.apiRateLimit,
+      limitStore: redis,
       minEnrollQuality: config.minEnrollQuality,
       maxFaces: config.maxFaces,
     }).map((route) => instrument(route.method, route.pattern, route.handler)),
@@ -193,6 +200,7 @@ export function createApp(options: AppOptions): App {
       metrics,
       config,
       models: () => models,
+      limitStore: redis,
     }),
     createWatchRoute({
       auth,
@@ -211,9 +219,31 @@ export function createApp(options: AppOptions): App {
     maxBodyBytes: config.maxBodyBytes,
     trustedProxies: config.trustedProxies,
   })
-  publish = (topic, text) => {
+  const deliver = (topic: string, text: string): void => {
     transport.ws.publish(topic, text)
   }
+  // Only what reaches WebSocket watchers goes over Redis: whatever else the event hub does with
+  // an event happens once, on the instance that decided it.
+  const relay =
+    redis === undefined
+      ? undefined
+      : createEventRelay({
+          link: redis,
+          deliver,
+          isTopic: isEventsTopic,
+          logger,
+          count: (direction) => {
+            metrics.clusterEvents.inc({ direction })
+          },
+        })
+  publish =
+    relay === undefined
+      ? deliver
+      : (topic, text) => {
+          relay.publish(topic, text)
+        }
+  // Connections are opened only now that nothing in building the app can throw any more.
+  redis?.connect()
   let shutdownPromise: Promise<{ drained: boolean }> | undefined
 
   return {
@@ -245,6 +275,7 @@ export function createApp(options: AppOptions): App {
         const drained = await Promise.race([transport.drain().then(() => true as const), timedOut])
         clearTimeout(timer)
         await pipeline.close()
+        redis?.close()
         clearInterval(snapshotTimer)
         if (loadedGallery !== undefined) {
           try {

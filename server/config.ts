@@ -80,6 +80,20 @@ export const DEFAULT_LIVENESS_THRESHOLD = 0.01
 /** Enrollment refuses faces below this quality score (docs/models.md, "Quality"). */
 export const DEFAULT_MIN_ENROLL_QUALITY = 0.3
 
+/** A Redis connection URL: `redis://` or `rediss://` (TLS), with a host. */
+const redisUrl = z.string().refine(
+  (value) => {
+    try {
+      const url = new URL(value)
+      return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== ''
+    } catch {
+      return false
+    }
+  },
+  // Never echo the value: it may hold the password.
+  { message: 'must be a redis:// or rediss:// URL with a host (redis://:password@host:6379/0)' },
+)
+
 /** Environment variables, as documented in docs/configuration.md and .env.example. */
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -193,6 +207,11 @@ const envSchema = z.object({
       return parsed.filter((entry) => entry !== undefined)
     })
     .optional(),
+  FACEWIRE_REDIS_URL: redisUrl.optional(),
+  FACEWIRE_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:._{}-]{1,64}$/, 'must be 1 to 64 characters of A-Z a-z 0-9 : . _ - { }')
+    .default('facewire:'),
 })
 
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -288,6 +307,11 @@ export interface Config {
     readonly eventCooldownMs: number
     readonly unknownEvents: boolean
   }
+  /**
+   * Cluster mode's Redis (docs/scale-out.md): /ws/events fan-out across instances and shared rate
+   * limits. Undefined = one instance on its own. The URL may hold a password: never log it.
+   */
+  readonly redis: { readonly url: string; readonly prefix: string } | undefined
 }
 
 export const CONFIG_VARIABLES = Object.keys(envSchema.shape) as (keyof typeof envSchema.shape)[]
@@ -489,5 +513,9 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       eventCooldownMs: e.FACEWIRE_EVENT_COOLDOWN_MS,
       unknownEvents: e.FACEWIRE_EVENTS_UNKNOWN,
     }),
+    redis:
+      e.FACEWIRE_REDIS_URL === undefined
+        ? undefined
+        : Object.freeze({ url: e.FACEWIRE_REDIS_URL, prefix: e.FACEWIRE_REDIS_PREFIX }),
   })
 }

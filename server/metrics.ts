@@ -20,6 +20,8 @@ export interface Metrics {
   /** From a frame's arrival to its answer. */
   readonly wsFrameSeconds: Histogram<'outcome'>
   readonly eventsPublished: Counter<'type'>
+  /** Cluster mode: events sent to other instances, received from them, or not sent (Redis down). */
+  readonly clusterEvents: Counter<'direction'>
   /** WebSocket closes by route and close code (1008: the connection overdrew its budget). */
   readonly wsCloses: Counter<'route' | 'code'>
 }
@@ -115,6 +117,12 @@ export function createMetrics(): Metrics {
       name: 'facewire_events_published_total',
       help: 'Events published to /ws/events watchers (match, unknown)',
       labelNames: ['type'],
+      registers: [registry],
+    }),
+    clusterEvents: new Counter({
+      name: 'facewire_cluster_events_total',
+      help: 'Events relayed over Redis: sent to other instances, received from them, dropped (not sent)',
+      labelNames: ['direction'],
       registers: [registry],
     }),
     wsCloses: new Counter({

@@ -5,7 +5,7 @@
 import { z } from 'zod'
 import { requireScope, type Authenticator, type Principal, type Scope } from '../auth.js'
 import { FacewireError } from '../errors.js'
-import { createRateLimiter, rateLimited } from '../rate-limit.js'
+import { createRateLimiter, rateLimited, type SharedLimitStore } from '../rate-limit.js'
 import type { Gallery, Identity } from '../gallery/index.js'
 import type { Logger } from '../logger.js'
 import type { Pipeline } from '../pipeline/index.js'
@@ -29,6 +29,8 @@ export interface ApiOptions {
   logger: Logger
   /** Requests per second per organization. */
   rateLimit: number
+  /** Cluster mode: the rate limit is counted here, across instances. */
+  limitStore: SharedLimitStore | undefined
   minEnrollQuality: number
   /** Faces analysed per image (recognize, and enrollment's search for a comparable face). */
   maxFaces: number
@@ -174,7 +176,10 @@ export function toIdentityBody(identity: Identity): IdentityBody {
 
 export function createApiRoutes(options: ApiOptions): Route[] {
   const { auth, pipeline, logger } = options
-  const limiter = createRateLimiter({ points: options.rateLimit })
+  const limiter = createRateLimiter({
+    points: options.rateLimit,
+    shared: { store: options.limitStore, name: 'api' },
+  })
 
   type Handler = (
     request: HttpRequestInfo,

@@ -3,11 +3,17 @@
  * or after a cooldown. Published on the organization's topic, so only its watchers receive it.
  */
 import type { MatchEvent, UnknownEvent } from '../../protocol/wire.js'
+import { ORG_PATTERN } from '../config.js'
 import type { TrackDecision, TrackRef } from './tracks.js'
 
 /** The pub/sub topic of an organization's events (org ids are `[A-Za-z0-9._-]`). */
 export function eventsTopic(org: string): string {
   return `events/${org}`
+}
+
+/** Whether `topic` is an organization's events topic (for events relayed from other instances). */
+export function isEventsTopic(topic: string): boolean {
+  return topic.startsWith('events/') && ORG_PATTERN.test(topic.slice('events/'.length))
 }
 
 export interface EventHubOptions {

@@ -180,3 +180,25 @@ test('FACEWIRE_TRUSTED_PROXIES takes addresses and CIDR ranges, and names what i
     )
   }
 })
+
+test('cluster mode Redis is off unless FACEWIRE_REDIS_URL is set; a bad URL is refused without echoing it', () => {
+  assert.equal(parseConfig({}).redis, undefined)
+  assert.equal(parseConfig({ FACEWIRE_REDIS_PREFIX: 'x:' }).redis, undefined)
+  const on = parseConfig({ FACEWIRE_REDIS_URL: 'redis://:s3cret@cache:6379/2' })
+  assert.deepEqual(on.redis, { url: 'redis://:s3cret@cache:6379/2', prefix: 'facewire:' })
+  assert.equal(
+    parseConfig({ FACEWIRE_REDIS_URL: 'rediss://cache', FACEWIRE_REDIS_PREFIX: 'eu:' }).redis?.prefix,
+    'eu:',
+  )
+  for (const url of ['http://cache:6379', 'cache:6379', 'redis://', 'redis://:s3cret@']) {
+    const error = configError({ FACEWIRE_REDIS_URL: url })
+    assert.deepEqual(error.details?.['variables'], ['FACEWIRE_REDIS_URL'], url)
+    assert.ok(!error.message.includes('s3cret'), 'the password is not echoed')
+  }
+  for (const prefix of ['has space:', 'x'.repeat(65), 'glob*:']) {
+    assert.match(
+      configError({ FACEWIRE_REDIS_PREFIX: prefix }).message,
+      /FACEWIRE_REDIS_PREFIX: must be 1 to 64/,
+    )
+  }
+})
