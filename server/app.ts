@@ -11,8 +11,9 @@ import type { Logger } from './logger.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { createPipeline, pipelineOptionsFromConfig, type Pipeline } from './pipeline/index.js'
 import { createKioskRoutes, DEFAULT_KIOSK_DIR } from './kiosk.js'
+import { createOutbound } from './outbound/index.js'
 import { createDetectRoute } from './streams/detect.js'
-import { createEventHub, isEventsTopic } from './streams/events.js'
+import { createEventHub, isEventsTopic, type EventSink } from './streams/events.js'
 import { createWatchRoute } from './streams/watch.js'
 import { createReadiness, type Readiness } from './readiness.js'
 import {
@@ -52,6 +53,9 @@ export interface App {
 }
 
 const startedAt = Date.now()
+
+/** At shutdown, how long queued webhook deliveries and MQTT messages may take to leave. */
+const OUTBOUND_GRACE_MS = 2000
 
 /** Builds the whole server without listening, so tests can run it in-process on port 0. */
 export function createApp(options: AppOptions): App {
@@ -167,6 +171,7 @@ export function createApp(options: AppOptions): App {
       gallery,
       pipeline,
       logger,
+      metrics,
       rateLimit: config.apiRateLimit,
       limitStore: redis,
       minEnrollQuality: config.minEnrollQuality,
@@ -183,10 +188,18 @@ export function createApp(options: AppOptions): App {
   )
   // The transport exists only after the routes; events publish through it once it does.
   let publish: (topic: string, text: string) => void = () => undefined
+  // Webhooks and MQTT take events from the hub itself, on the instance that decided them, never
+  // from the publish step (which may relay other instances' events); set below.
+  let outboundSink: EventSink | undefined = undefined
   const events = createEventHub({
     publish: (topic, text) => {
       publish(topic, text)
     },
+    sinks: [
+      (org, event) => {
+        outboundSink?.(org, event)
+      },
+    ],
     cooldownMs: config.streams.eventCooldownMs,
     unknownEvents: config.streams.unknownEvents,
   })
@@ -242,6 +255,10 @@ export function createApp(options: AppOptions): App {
       : (topic, text) => {
           relay.publish(topic, text)
         }
+  // Last, once nothing else can fail: a bad webhooks file stops the start (ERR_CONFIG_INVALID),
+  // and the broker connections it opens would otherwise outlive a failed start.
+  const outbound = createOutbound({ config, logger, metrics, readiness })
+  outboundSink = outbound.sink
   // Connections are opened only now that nothing in building the app can throw any more.
   redis?.connect()
   let shutdownPromise: Promise<{ drained: boolean }> | undefined
@@ -262,6 +279,7 @@ export function createApp(options: AppOptions): App {
     },
     shutdown(timeoutMs = config.shutdownTimeoutMs) {
       shutdownPromise ??= (async () => {
+        const stoppingAt = performance.now()
         readiness.markNotReady('transport')
         transport.stopAccepting()
         logger.info({ inFlight: transport.inFlight, timeoutMs }, 'server.stopping')
@@ -276,6 +294,10 @@ export function createApp(options: AppOptions): App {
         clearTimeout(timer)
         await pipeline.close()
         redis?.close()
+        // No frame is decided any more: what the queues still hold gets a short grace to leave,
+        // within what is left of the shutdown timeout.
+        const leftMs = timeoutMs - (performance.now() - stoppingAt)
+        await outbound.close(Math.max(0, Math.min(OUTBOUND_GRACE_MS, leftMs)))
         clearInterval(snapshotTimer)
         if (loadedGallery !== undefined) {
           try {

@@ -8,6 +8,7 @@ import { FacewireError } from '../errors.js'
 import { createRateLimiter, rateLimited, type SharedLimitStore } from '../rate-limit.js'
 import type { Gallery, Identity } from '../gallery/index.js'
 import type { Logger } from '../logger.js'
+import type { Metrics } from '../metrics.js'
 import type { Pipeline } from '../pipeline/index.js'
 import type { IdentityBody, ListResponse, PolicyResponse } from '../../protocol/wire.js'
 import { enrollFace, recognizeImage, round4, toFaceBody } from '../recognize.js'
@@ -27,6 +28,8 @@ export interface ApiOptions {
   gallery: () => Gallery
   pipeline: Pipeline
   logger: Logger
+  /** Counts the decisions answered. */
+  metrics: Pick<Metrics, 'countDecisions'>
   /** Requests per second per organization. */
   rateLimit: number
   /** Cluster mode: the rate limit is counted here, across instances. */
@@ -318,6 +321,7 @@ export function createApiRoutes(options: ApiOptions): Route[] {
       const response = await recognizeImage(pipeline, gallery, principal.org, bytes, {
         maxFaces: options.maxFaces,
       })
+      options.metrics.countDecisions('rest', principal.org, response.faces)
       return jsonReply(200, response)
     }),
   ]

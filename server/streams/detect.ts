@@ -132,6 +132,7 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
           if (event !== undefined) metrics.eventsPublished.inc({ type: event.type })
         },
       })
+      metrics.countDecisions('stream', org, result.faces)
       answer(connection, result, receivedAt)
     } catch (error) {
       const wire = toFacewireError(error)

@@ -202,3 +202,49 @@ test('cluster mode Redis is off unless FACEWIRE_REDIS_URL is set; a bad URL is r
     )
   }
 })
+
+test('outbound events: MQTT needs its broker and its organizations together, and the prefix must be topic levels', () => {
+  const none = parseConfig({})
+  assert.deepEqual(none.outbound, { webhooksFile: undefined, mqtt: undefined })
+  const set = parseConfig({
+    FACEWIRE_WEBHOOKS_FILE: '/etc/facewire/webhooks.json',
+    FACEWIRE_MQTT_URL: 'mqtt://user:broker-password@broker.lan:1883',
+    FACEWIRE_MQTT_ORGS: ' acme, home ,acme',
+    FACEWIRE_MQTT_PREFIX: 'home/facewire',
+  })
+  assert.equal(set.outbound.webhooksFile, '/etc/facewire/webhooks.json')
+  assert.deepEqual(set.outbound.mqtt, {
+    url: 'mqtt://user:broker-password@broker.lan:1883',
+    prefix: 'home/facewire',
+    orgs: ['acme', 'home'],
+    queueSize: 1000,
+  })
+  assert.equal(
+    parseConfig({ FACEWIRE_MQTT_URL: 'mqtts://b', FACEWIRE_MQTT_ORGS: 'a' }).outbound.mqtt?.prefix,
+    'facewire',
+  )
+
+  assert.match(
+    configError({ FACEWIRE_MQTT_URL: 'mqtt://b' }).message,
+    /FACEWIRE_MQTT_ORGS: required with FACEWIRE_MQTT_URL/,
+  )
+  assert.match(
+    configError({ FACEWIRE_MQTT_ORGS: 'acme' }).message,
+    /FACEWIRE_MQTT_URL: required with FACEWIRE_MQTT_ORGS/,
+  )
+  const badUrl = configError({ FACEWIRE_MQTT_URL: 'http://user:broker-password@b', FACEWIRE_MQTT_ORGS: 'a' })
+  assert.match(badUrl.message, /FACEWIRE_MQTT_URL: must be a broker URL/)
+  assert.ok(!badUrl.message.includes('broker-password'), 'the password is not repeated')
+  assert.match(
+    configError({ FACEWIRE_MQTT_URL: 'mqtt://b', FACEWIRE_MQTT_ORGS: 'acme,bad org' }).message,
+    /FACEWIRE_MQTT_ORGS\.1: organization ids must match/,
+  )
+  for (const prefix of ['facewire/', '/facewire', 'a//b', 'face+wire', 'home/#', '$SYS']) {
+    assert.match(
+      configError({ FACEWIRE_MQTT_URL: 'mqtt://b', FACEWIRE_MQTT_ORGS: 'a', FACEWIRE_MQTT_PREFIX: prefix })
+        .message,
+      /FACEWIRE_MQTT_PREFIX: must/,
+      prefix,
+    )
+  }
+})
