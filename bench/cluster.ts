@@ -11,7 +11,8 @@
  * 3. throughput: POST /api/v1/recognize with LFW photos on 1, 2 and 3 real servers sharing one
  *    database (requests spread evenly), results/s and the ratio to one server. This machine has
  *    few cores: more instances share them.
- * 4. event fan-out across instances over Redis, when FACEWIRE_REDIS_URL is set for the bench.
+ * 4. event fan-out: a match decided on one server -> a watcher on another (over Redis), against a
+ *    watcher on the deciding server itself.
  *
  *   npm run bench:cluster -- [--identities 100000] [--samples 200] [--seconds 15] [--parts propagation,join,throughput,events]
  *
@@ -32,6 +33,7 @@ import { openGallery, type Gallery, type GalleryOptions } from '../server/galler
 import { createLogger } from '../server/logger.js'
 import { singleLayout } from '../server/pipeline/embedding-layout.js'
 import { defaultFacesDir, parsePositive } from './args.js'
+import { measureEventFanout } from './cluster-events.js'
 import { requireBenchInputs, startBenchServer, stopBenchServer, type BenchServer } from './shared.js'
 import { round, summarize, table } from './stats.js'
 
@@ -43,6 +45,7 @@ const { values } = parseArgs({
     parts: { type: 'string', default: 'propagation,join,throughput,events' },
     faces: { type: 'string', default: defaultFacesDir },
     'admin-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+    'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
   },
 })
 const identities = Math.round(parsePositive('identities', values.identities))
@@ -280,7 +283,6 @@ async function throughput(): Promise<void> {
             FACEWIRE_JWT_SECRET: SECRET,
             FACEWIRE_DATABASE_URL: db.url,
             FACEWIRE_WORKERS: '1',
-            LOG_LEVEL: 'warn',
           }),
         )
       }
@@ -326,7 +328,60 @@ async function throughput(): Promise<void> {
   }
 }
 
+async function events(): Promise<void> {
+  const kit = join(values.faces, 'face_recognition-examples', 'kit_harington')
+  const db = await freshDatabase()
+  const servers: BenchServer[] = []
+  try {
+    const env = {
+      FACEWIRE_JWT_SECRET: SECRET,
+      FACEWIRE_DATABASE_URL: db.url,
+      FACEWIRE_REDIS_URL: values['redis-url'],
+      FACEWIRE_REDIS_PREFIX: `facewire-bench-${randomUUID().slice(0, 8)}:`,
+      FACEWIRE_WORKERS: '1',
+      FACEWIRE_STREAM_MAX_FPS: '1000',
+    }
+    servers.push(await startBenchServer(env), await startBenchServer(env))
+    const [origin, watched] = servers
+    if (origin === undefined || watched === undefined) throw new Error('no servers')
+    // Both must reach Redis before the first sample.
+    for (const server of servers) {
+      for (;;) {
+        const body = (await (await fetch(`${server.baseUrl}/ready`)).json()) as { status: string }
+        if (body.status === 'ready') break
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    }
+    const result = await measureEventFanout({
+      origin: origin.baseUrl,
+      watched: watched.baseUrl,
+      token: (org, scopes) => mintToken({ org, scopes, sub: 'bench', ttlSeconds: 3600, key: SECRET }),
+      enrollPhoto: await readFile(join(kit, '1.jpeg')),
+      streamPhoto: await readFile(join(kit, '3.jpg')),
+      samples: Math.min(samples, 100),
+    })
+    report['events'] = {
+      samples: result.samples,
+      missed: result.missed,
+      acrossP50Ms: round(result.acrossMs.p50),
+      acrossP99Ms: round(result.acrossMs.p99),
+      localP50Ms: round(result.localMs.p50),
+      localP99Ms: round(result.localMs.p99),
+    }
+    rows.push([
+      'event: decision on A -> watcher on B (ms)',
+      round(result.acrossMs.p50),
+      round(result.acrossMs.p99),
+      `${round(result.acrossMs.p50 / Math.max(0.01, result.localMs.p50), 2)}x a watcher on A (p50 ${String(round(result.localMs.p50))} ms)`,
+    ])
+  } finally {
+    for (const server of servers) await stopBenchServer(server)
+    await db.drop()
+  }
+}
+
 if (parts.has('propagation')) await propagation()
+if (parts.has('events')) await events()
 if (parts.has('join')) await joining()
 if (parts.has('throughput')) await throughput()
 process.stdout.write(`${table(['measure', 'p50 / value', 'p99 / value', 'against the baseline'], rows)}\n`)

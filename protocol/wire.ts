@@ -323,6 +323,15 @@ export interface UnknownEvent {
 
 export type EventMessage = EventsHello | MatchEvent | UnknownEvent
 
+/* ---- Outbound: webhook bodies and MQTT payloads (docs/integrations.md) ---- */
+
+/**
+ * A /ws/events event as it leaves the server: with an id (the same in the webhook delivery and
+ * the MQTT message of one decision, and across retries, for receivers to deduplicate) and its
+ * organization.
+ */
+export type OutboundEvent = { id: string; org: string } & (MatchEvent | UnknownEvent)
+
 /** The body of every REST error answer (and of 503 /ready, with its components). */
 export interface ErrorBody {
   error: WireError

@@ -26,6 +26,11 @@ const cases = [
   { file: 'server/api/x.ts', source: "import { openStore } from '../gallery/store.js'", ok: false },
   { file: 'server/cli/x.ts', source: "import { openStore } from '../gallery/store.js'", ok: false },
   { file: 'server/gallery/x.ts', source: "import { openStore } from './store.js'", ok: true },
+  { file: 'server/streams/x.ts', source: "import { Redis } from 'ioredis'", ok: false },
+  { file: 'server/cli/x.ts', source: "import { Redis } from 'ioredis'", ok: false },
+  { file: 'server/x.ts', source: "import type { Redis } from 'ioredis'", ok: true },
+  { file: 'server/cluster/x.ts', source: "import { Redis } from 'ioredis'", ok: true },
+  { file: 'server/cluster/x.ts', source: "import uws from 'uWebSockets.js'", ok: false },
   { file: 'test/x.ts', source: "import { startServer } from '../server/main.js'", ok: true },
 ]
 

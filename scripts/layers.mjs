@@ -6,6 +6,12 @@ const uws = {
   allowTypeImports: true,
 }
 
+const ioredis = {
+  name: 'ioredis',
+  message: 'Only server/cluster opens Redis connections (server/cluster/redis.ts).',
+  allowTypeImports: true,
+}
+
 const notClient = {
   group: ['**/client/**'],
   message: 'server/ does not import client/ (only server/cli may).',
@@ -39,11 +45,13 @@ export const layers = {
     ],
   },
   /** Server code never depends on a client; only the binary's dispatcher (server/cli) may. */
-  server: { paths: [uws], patterns: [notClient, notStore] },
+  server: { paths: [uws, ioredis], patterns: [notClient, notStore] },
   /** The gallery's own modules may open its store. */
-  gallery: { paths: [uws], patterns: [notClient] },
+  gallery: { paths: [uws, ioredis], patterns: [notClient] },
   /** The only folder that may import uWebSockets.js. */
-  transport: { patterns: [notClient, notStore] },
+  transport: { paths: [ioredis], patterns: [notClient, notStore] },
+  /** The only folder that may open Redis connections. */
+  cluster: { paths: [uws], patterns: [notClient, notStore] },
 }
 
 /** Flat-config entries applying each layer to its files (later entries win for a file). */
@@ -55,7 +63,8 @@ export const layerConfigs = [
   { files: ['server/gallery/**/*.ts'], rules: { 'no-restricted-imports': ['error', layers.gallery] } },
   {
     files: ['server/cli/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { ...layers.default, patterns: [notStore] }] },
+    rules: { 'no-restricted-imports': ['error', { paths: [uws, ioredis], patterns: [notStore] }] },
   },
   { files: ['server/transport/**/*.ts'], rules: { 'no-restricted-imports': ['error', layers.transport] } },
+  { files: ['server/cluster/**/*.ts'], rules: { 'no-restricted-imports': ['error', layers.cluster] } },
 ]

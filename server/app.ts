@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { API_PREFIX, createApiRoutes } from './api/routes.js'
 import { createAuthenticator, type Authenticator } from './auth.js'
+import { createEventRelay } from './cluster/event-relay.js'
+import { createRedisLink } from './cluster/redis.js'
 import type { Config } from './config.js'
 import { FacewireError, toFacewireError } from './errors.js'
 import { galleryOptionsFromConfig } from './gallery/from-config.js'
@@ -9,8 +11,9 @@ import type { Logger } from './logger.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { createPipeline, pipelineOptionsFromConfig, type Pipeline } from './pipeline/index.js'
 import { createKioskRoutes, DEFAULT_KIOSK_DIR } from './kiosk.js'
+import { createOutbound } from './outbound/index.js'
 import { createDetectRoute } from './streams/detect.js'
-import { createEventHub } from './streams/events.js'
+import { createEventHub, isEventsTopic, type EventSink } from './streams/events.js'
 import { createWatchRoute } from './streams/watch.js'
 import { createReadiness, type Readiness } from './readiness.js'
 import {
@@ -51,6 +54,9 @@ export interface App {
 
 const startedAt = Date.now()
 
+/** At shutdown, how long queued webhook deliveries and MQTT messages may take to leave. */
+const OUTBOUND_GRACE_MS = 2000
+
 /** Builds the whole server without listening, so tests can run it in-process on port 0. */
 export function createApp(options: AppOptions): App {
   const { config, logger } = options
@@ -80,6 +86,10 @@ export function createApp(options: AppOptions): App {
       'gallery.failed',
     )
   })
+  // Cluster mode: Redis carries events to other instances and counts shared rate limits. It never
+  // holds up the start: while it is unreachable the server serves, degraded (docs/scale-out.md).
+  const redis =
+    config.redis === undefined ? undefined : createRedisLink({ ...config.redis, logger, readiness })
   const ready = Promise.all([pipeline.ready, galleryReady]).then(() => undefined)
   ready.catch(() => undefined)
   const gallery = (): Gallery => {
@@ -161,7 +171,9 @@ export function createApp(options: AppOptions): App {
       gallery,
       pipeline,
       logger,
+      metrics,
       rateLimit: config.apiRateLimit,
+      limitStore: redis,
       minEnrollQuality: config.minEnrollQuality,
       maxFaces: config.maxFaces,
     }).map((route) => instrument(route.method, route.pattern, route.handler)),
@@ -176,10 +188,18 @@ export function createApp(options: AppOptions): App {
   )
   // The transport exists only after the routes; events publish through it once it does.
   let publish: (topic: string, text: string) => void = () => undefined
+  // Webhooks and MQTT take events from the hub itself, on the instance that decided them, never
+  // from the publish step (which may relay other instances' events); set below.
+  let outboundSink: EventSink | undefined = undefined
   const events = createEventHub({
     publish: (topic, text) => {
       publish(topic, text)
     },
+    sinks: [
+      (org, event) => {
+        outboundSink?.(org, event)
+      },
+    ],
     cooldownMs: config.streams.eventCooldownMs,
     unknownEvents: config.streams.unknownEvents,
   })
@@ -193,6 +213,7 @@ export function createApp(options: AppOptions): App {
       metrics,
       config,
       models: () => models,
+      limitStore: redis,
     }),
     createWatchRoute({
       auth,
@@ -212,9 +233,35 @@ export function createApp(options: AppOptions): App {
     trustedProxies: config.trustedProxies,
     cors: { origins: config.corsOrigins, pathPrefix: API_PREFIX },
   })
-  publish = (topic, text) => {
+  const deliver = (topic: string, text: string): void => {
     transport.ws.publish(topic, text)
   }
+  // Only what reaches WebSocket watchers goes over Redis: whatever else the event hub does with
+  // an event happens once, on the instance that decided it.
+  const relay =
+    redis === undefined
+      ? undefined
+      : createEventRelay({
+          link: redis,
+          deliver,
+          isTopic: isEventsTopic,
+          logger,
+          count: (direction) => {
+            metrics.clusterEvents.inc({ direction })
+          },
+        })
+  publish =
+    relay === undefined
+      ? deliver
+      : (topic, text) => {
+          relay.publish(topic, text)
+        }
+  // Last, once nothing else can fail: a bad webhooks file stops the start (ERR_CONFIG_INVALID),
+  // and the broker connections it opens would otherwise outlive a failed start.
+  const outbound = createOutbound({ config, logger, metrics, readiness })
+  outboundSink = outbound.sink
+  // Connections are opened only now that nothing in building the app can throw any more.
+  redis?.connect()
   let shutdownPromise: Promise<{ drained: boolean }> | undefined
 
   return {
@@ -233,6 +280,7 @@ export function createApp(options: AppOptions): App {
     },
     shutdown(timeoutMs = config.shutdownTimeoutMs) {
       shutdownPromise ??= (async () => {
+        const stoppingAt = performance.now()
         readiness.markNotReady('transport')
         transport.stopAccepting()
         logger.info({ inFlight: transport.inFlight, timeoutMs }, 'server.stopping')
@@ -246,6 +294,11 @@ export function createApp(options: AppOptions): App {
         const drained = await Promise.race([transport.drain().then(() => true as const), timedOut])
         clearTimeout(timer)
         await pipeline.close()
+        redis?.close()
+        // No frame is decided any more: what the queues still hold gets a short grace to leave,
+        // within what is left of the shutdown timeout.
+        const leftMs = timeoutMs - (performance.now() - stoppingAt)
+        await outbound.close(Math.max(0, Math.min(OUTBOUND_GRACE_MS, leftMs)))
         clearInterval(snapshotTimer)
         if (loadedGallery !== undefined) {
           try {

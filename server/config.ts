@@ -95,6 +95,24 @@ export const DEFAULT_LIVENESS_THRESHOLD = 0.01
 /** Enrollment refuses faces below this quality score (docs/models.md, "Quality"). */
 export const DEFAULT_MIN_ENROLL_QUALITY = 0.3
 
+/** A Redis connection URL: `redis://` or `rediss://` (TLS), with a host. */
+const redisUrl = z.string().refine(
+  (value) => {
+    try {
+      const url = new URL(value)
+      return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== ''
+    } catch {
+      return false
+    }
+  },
+  // Never echo the value: it may hold the password.
+  { message: 'must be a redis:// or rediss:// URL with a host (redis://:password@host:6379/0)' },
+)
+const MQTT_PROTOCOLS = ['mqtt:', 'mqtts:', 'ws:', 'wss:']
+
+/** Events held per organization while the MQTT broker is away (docs/integrations.md). */
+export const DEFAULT_MQTT_QUEUE = 1000
+
 /** Environment variables, as documented in docs/configuration.md and .env.example. */
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -192,6 +210,42 @@ const envSchema = z.object({
     .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
     .transform((value) => value === 'true' || value === '1')
     .default(false),
+  FACEWIRE_WEBHOOKS_FILE: z.string().min(1, 'must not be empty').optional(),
+  // The URL may carry the broker's password: no message here repeats it.
+  FACEWIRE_MQTT_URL: z
+    .string()
+    .refine(
+      (value) => {
+        try {
+          return MQTT_PROTOCOLS.includes(new URL(value).protocol)
+        } catch {
+          return false
+        }
+      },
+      { message: `must be a broker URL (${MQTT_PROTOCOLS.map((p) => `${p}//`).join(', ')})` },
+    )
+    .optional(),
+  FACEWIRE_MQTT_ORGS: z
+    .string()
+    .transform((value) => [...new Set(value.split(',').map((org) => org.trim()))].filter((org) => org !== ''))
+    .pipe(
+      z
+        .array(z.string().regex(ORG_PATTERN, 'organization ids must match ' + String(ORG_PATTERN)))
+        .min(1, 'must name at least one organization')
+        .max(100, 'at most 100 organizations (one broker connection each)'),
+    )
+    .optional(),
+  FACEWIRE_MQTT_PREFIX: z
+    .string()
+    .regex(
+      // One or more topic levels: no wildcard, no empty level, no leading or trailing `/` (an
+      // environment variable cannot hold the other forbidden character, NUL).
+      /^[^/+#]+(\/[^/+#]+)*$/,
+      'must be topic levels separated by "/", without "+", "#" or empty levels',
+    )
+    .refine((value) => !value.startsWith('$'), 'must not start with "$" (broker topics)')
+    .default('facewire'),
+  FACEWIRE_MQTT_QUEUE: count(1, 1_000_000).default(DEFAULT_MQTT_QUEUE),
   FACEWIRE_TRUSTED_PROXIES: z
     .string()
     .transform((value, ctx) => {
@@ -226,6 +280,11 @@ const envSchema = z.object({
       return entries
     })
     .optional(),
+  FACEWIRE_REDIS_URL: redisUrl.optional(),
+  FACEWIRE_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:._{}-]{1,64}$/, 'must be 1 to 64 characters of A-Z a-z 0-9 : . _ - { }')
+    .default('facewire:'),
 })
 
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -323,6 +382,27 @@ export interface Config {
     readonly eventCooldownMs: number
     readonly unknownEvents: boolean
   }
+  /**
+   * Cluster mode's Redis (docs/scale-out.md): /ws/events fan-out across instances and shared rate
+   * limits. Undefined = one instance on its own. The URL may hold a password: never log it.
+   */
+  readonly redis: { readonly url: string; readonly prefix: string } | undefined
+  /** Where events go besides /ws/events (docs/integrations.md). */
+  readonly outbound: {
+    /** The webhook endpoints file, read and validated when the app is built. */
+    readonly webhooksFile: string | undefined
+    readonly mqtt:
+      | {
+          readonly url: string
+          /** Topic prefix (`facewire`): `<prefix>/<org>/<camera>/match`. */
+          readonly prefix: string
+          /** The organizations whose events go to the broker, one connection each. */
+          readonly orgs: readonly string[]
+          /** Events held per organization while the broker is away. */
+          readonly queueSize: number
+        }
+      | undefined
+  }
 }
 
 export const CONFIG_VARIABLES = Object.keys(envSchema.shape) as (keyof typeof envSchema.shape)[]
@@ -355,6 +435,14 @@ export function parseDataToolConfig(env: Readonly<Record<string, string | undefi
     ...definedOnly(env, Object.keys(dataToolSchema.shape)),
   })
   checkKeyPair(e.FACEWIRE_EMBEDDING_KEY, e.FACEWIRE_EMBEDDING_KEY_PREVIOUS)
+  if (env['FACEWIRE_DATABASE_URL'] !== undefined && env['FACEWIRE_DATABASE_URL'] !== '') {
+    // The tools work on the SQLite file in the data folder; a cluster's gallery is elsewhere.
+    throw new FacewireError(
+      'ERR_CONFIG_INVALID',
+      'invalid configuration: FACEWIRE_DATABASE_URL: backup, restore and rotate-key work on the SQLite store; in cluster mode use pg_dump and pg_restore (docs/scale-out.md)',
+      { details: { variables: ['FACEWIRE_DATABASE_URL'] } },
+    )
+  }
   return Object.freeze({ dataDir: e.FACEWIRE_DATA_DIR, logLevel: e.LOG_LEVEL, ...toKeys(e) })
 }
 
@@ -458,6 +546,15 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     )
   }
   checkKeyPair(e.FACEWIRE_EMBEDDING_KEY, e.FACEWIRE_EMBEDDING_KEY_PREVIOUS)
+  if ((e.FACEWIRE_MQTT_URL === undefined) !== (e.FACEWIRE_MQTT_ORGS === undefined)) {
+    const missing = e.FACEWIRE_MQTT_URL === undefined ? 'FACEWIRE_MQTT_URL' : 'FACEWIRE_MQTT_ORGS'
+    const other = missing === 'FACEWIRE_MQTT_URL' ? 'FACEWIRE_MQTT_ORGS' : 'FACEWIRE_MQTT_URL'
+    throw new FacewireError(
+      'ERR_CONFIG_INVALID',
+      `invalid configuration: ${missing}: required with ${other} (the broker, and the organizations whose events go to it)`,
+      { details: { variables: [missing] } },
+    )
+  }
   if (e.FACEWIRE_HNSW_EF_CONSTRUCTION < e.FACEWIRE_HNSW_M) {
     throw new FacewireError(
       'ERR_CONFIG_INVALID',
@@ -516,6 +613,22 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       trackSwitchFrames: e.FACEWIRE_TRACK_SWITCH_FRAMES,
       eventCooldownMs: e.FACEWIRE_EVENT_COOLDOWN_MS,
       unknownEvents: e.FACEWIRE_EVENTS_UNKNOWN,
+    }),
+    redis:
+      e.FACEWIRE_REDIS_URL === undefined
+        ? undefined
+        : Object.freeze({ url: e.FACEWIRE_REDIS_URL, prefix: e.FACEWIRE_REDIS_PREFIX }),
+    outbound: Object.freeze({
+      webhooksFile: e.FACEWIRE_WEBHOOKS_FILE,
+      mqtt:
+        e.FACEWIRE_MQTT_URL === undefined || e.FACEWIRE_MQTT_ORGS === undefined
+          ? undefined
+          : Object.freeze({
+              url: e.FACEWIRE_MQTT_URL,
+              prefix: e.FACEWIRE_MQTT_PREFIX,
+              orgs: Object.freeze(e.FACEWIRE_MQTT_ORGS),
+              queueSize: e.FACEWIRE_MQTT_QUEUE,
+            }),
     }),
   })
 }

@@ -5,9 +5,10 @@
 import { z } from 'zod'
 import { requireScope, type Authenticator, type Principal, type Scope } from '../auth.js'
 import { FacewireError } from '../errors.js'
-import { createRateLimiter, rateLimited } from '../rate-limit.js'
+import { createRateLimiter, rateLimited, type SharedLimitStore } from '../rate-limit.js'
 import type { Gallery, Identity } from '../gallery/index.js'
 import type { Logger } from '../logger.js'
+import type { Metrics } from '../metrics.js'
 import type { Pipeline } from '../pipeline/index.js'
 import type { AuditEntryBody, IdentityBody, ListResponse, PolicyResponse } from '../../protocol/wire.js'
 import { enrollFace, recognizeImage, round4, toFaceBody } from '../recognize.js'
@@ -29,8 +30,12 @@ export interface ApiOptions {
   gallery: () => Gallery
   pipeline: Pipeline
   logger: Logger
+  /** Counts the decisions answered. */
+  metrics: Pick<Metrics, 'countDecisions'>
   /** Requests per second per organization. */
   rateLimit: number
+  /** Cluster mode: the rate limit is counted here, across instances. */
+  limitStore: SharedLimitStore | undefined
   minEnrollQuality: number
   /** Faces analysed per image (recognize, and enrollment's search for a comparable face). */
   maxFaces: number
@@ -190,7 +195,10 @@ export function toIdentityBody(identity: Identity): IdentityBody {
 
 export function createApiRoutes(options: ApiOptions): Route[] {
   const { auth, pipeline, logger } = options
-  const limiter = createRateLimiter({ points: options.rateLimit })
+  const limiter = createRateLimiter({
+    points: options.rateLimit,
+    shared: { store: options.limitStore, name: 'api' },
+  })
 
   type Handler = (
     request: HttpRequestInfo,
@@ -352,6 +360,7 @@ export function createApiRoutes(options: ApiOptions): Route[] {
       const response = await recognizeImage(pipeline, gallery, principal.org, bytes, {
         maxFaces: options.maxFaces,
       })
+      options.metrics.countDecisions('rest', principal.org, response.faces)
       return jsonReply(200, response)
     }),
   ]

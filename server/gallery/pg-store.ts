@@ -54,6 +54,8 @@ export interface PgStoreOptions {
   statementTimeoutMs?: number | undefined
   /** How long a call keeps retrying transient errors before ERR_STORE_UNAVAILABLE (default 5000 ms). */
   retryForMs?: number | undefined
+  /** How long startup waits for a database that is not answering yet (default 30000 ms). */
+  startupWaitMs?: number | undefined
   /** Called with the database's state after each call: undefined = reachable, else why not. */
   onHealth?: ((problem: string | undefined) => void) | undefined
 }
@@ -190,13 +192,14 @@ export const CHANGES_CHANNEL = 'facewire_changes'
 /** The schema, one entry per version; append only. */
 const MIGRATIONS: readonly string[] = [
   `
+  -- COLLATE "C": ids and ISO timestamps order by their bytes, as in SQLite (keyset pages).
   CREATE TABLE identities (
-    id TEXT PRIMARY KEY,
+    id TEXT COLLATE "C" PRIMARY KEY,
     org TEXT NOT NULL,
     name TEXT NOT NULL,
     external_id TEXT,
-    metadata JSONB NOT NULL DEFAULT '{}',
-    created_at TEXT NOT NULL,
+    metadata JSON NOT NULL DEFAULT '{}', -- JSON, not JSONB: kept as written (key order), as in SQLite
+    created_at TEXT COLLATE "C" NOT NULL,
     updated_at TEXT NOT NULL
   );
   CREATE INDEX identities_by_org_created ON identities (org, created_at, id);
@@ -344,7 +347,20 @@ export async function openPgStore(options: PgStoreOptions): Promise<PgGallerySto
     logger.warn({ err: redact(error) }, 'database.connection_lost')
   })
   try {
-    await migrate(pool, logger)
+    // A database still starting (compose starts both at once) is waited for; a wrong URL,
+    // password or database name is not transient and fails at once.
+    const started = Date.now()
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await migrate(pool, logger)
+        break
+      } catch (error) {
+        const waited = Date.now() - started
+        if (!isTransientPgError(error) || waited >= (options.startupWaitMs ?? 30_000)) throw error
+        if (attempt === 0) logger.warn({ err: redact(error) }, 'database.waiting')
+        await sleep(Math.min(2000, 100 * 2 ** attempt))
+      }
+    }
   } catch (error) {
     await pool.end().catch(() => undefined)
     if (error instanceof FacewireError) throw error

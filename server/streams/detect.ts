@@ -13,7 +13,7 @@ import type { Metrics } from '../metrics.js'
 import type { Pipeline } from '../pipeline/index.js'
 import type { StreamThrottled } from '../../protocol/wire.js'
 import { parseFrame, type ParsedFrame } from '../../protocol/frame.js'
-import { createRateLimiter } from '../rate-limit.js'
+import { createRateLimiter, type SharedLimitStore } from '../rate-limit.js'
 import { livenessTurn } from '../recognize.js'
 import { defineWsRoute, type AnyWsRoute, type WsConnection } from '../transport/index.js'
 import { createAnswers } from './answers.js'
@@ -34,6 +34,8 @@ export interface DetectRouteOptions {
   config: Pick<Config, 'streams' | 'match' | 'workers'>
   /** Model ids for the hello message. */
   models: () => string[]
+  /** Cluster mode: the per-organization frame rate is counted here, across instances. */
+  limitStore: SharedLimitStore | undefined
 }
 
 interface Session {
@@ -65,8 +67,13 @@ const INVALID_MESSAGES_PER_S = 10
 export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
   const { pipeline, metrics, logger, config } = options
   const limits = config.streams
+  // A connection lives on one instance: its limit stays in memory. An organization's streams may
+  // be spread over every instance: its limit is shared when there is a store.
   const perConnection = createRateLimiter({ points: limits.maxFps })
-  const perOrg = createRateLimiter({ points: limits.orgMaxFps })
+  const perOrg = createRateLimiter({
+    points: limits.orgMaxFps,
+    shared: { store: options.limitStore, name: 'stream-org' },
+  })
   const { answer, fail } = createAnswers({ metrics, maxBufferedBytes: limits.maxBufferedBytes })
   // Stream frames go to the pool only when a worker is free: a frame queued inside the pool could
   // no longer be replaced by a newer one, so under load frames wait (replaceable) in their slots.
@@ -125,6 +132,7 @@ export function createDetectRoute(options: DetectRouteOptions): AnyWsRoute {
           if (event !== undefined) metrics.eventsPublished.inc({ type: event.type })
         },
       })
+      metrics.countDecisions('stream', org, result.faces)
       answer(connection, result, receivedAt)
     } catch (error) {
       const wire = toFacewireError(error)

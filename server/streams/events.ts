@@ -1,8 +1,10 @@
 /**
  * Match events for /ws/events: one per track decision, repeated only when the identity changes
- * or after a cooldown. Published on the organization's topic, so only its watchers receive it.
+ * or after a cooldown. Published on the organization's topic, so only its watchers receive it,
+ * and handed to the outbound sinks (webhooks, MQTT: server/outbound) on the instance that decided.
  */
 import type { MatchEvent, UnknownEvent } from '../../protocol/wire.js'
+import { ORG_PATTERN } from '../config.js'
 import type { TrackDecision, TrackRef } from './tracks.js'
 
 /** The pub/sub topic of an organization's events (org ids are `[A-Za-z0-9._-]`). */
@@ -10,8 +12,21 @@ export function eventsTopic(org: string): string {
   return `events/${org}`
 }
 
+/** Whether `topic` is an organization's events topic (for events relayed from other instances). */
+export function isEventsTopic(topic: string): boolean {
+  return topic.startsWith('events/') && ORG_PATTERN.test(topic.slice('events/'.length))
+}
+/**
+ * Receives every event the hub publishes, once, on the instance whose stream decided it (never
+ * from the publish step, which may relay events between instances). Called on the frame path: it
+ * must return at once and never throw.
+ */
+export type EventSink = (org: string, event: MatchEvent | UnknownEvent) => void
+
 export interface EventHubOptions {
   publish: (topic: string, text: string) => void
+  /** Outbound deliveries (server/outbound), after the publish. */
+  sinks?: readonly EventSink[]
   cooldownMs: number
   unknownEvents: boolean
 }
@@ -85,6 +100,7 @@ export function createEventHub(options: EventHubOptions): EventHub {
         event = { type: 'unknown', camera, similarity: decision.similarity, track: trackInfo, at }
       }
       options.publish(eventsTopic(org), JSON.stringify(event))
+      for (const sink of options.sinks ?? []) sink(org, event)
       return event
     },
     forget(session) {

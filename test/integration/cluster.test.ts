@@ -1,9 +1,10 @@
 /**
  * Cluster mode with real parts: three facewire servers (separate processes, separate data
- * folders) on one PostgreSQL database (a fresh one per test) and the machine's Redis. What one
- * instance is told, the others know within the documented bound; an instance killed and restarted
- * catches up; a PostgreSQL restart in the middle of a burst of enrollments loses no face the
- * servers acknowledged.
+ * folders) on one PostgreSQL database (a fresh one per test) and the machine's Redis (a prefix per
+ * test). What one instance is told, the others know within the documented bound; an instance
+ * killed and restarted catches up; a PostgreSQL restart in the middle of a burst of enrollments
+ * loses no face the servers acknowledged; events reach every instance's watchers once and an
+ * organization's limit counts every instance.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -12,6 +13,7 @@ import { rmSync } from 'node:fs'
 import { test, type TestContext } from 'node:test'
 import { ApiError, createApiClient, type ApiClient } from '../../client/api-client.js'
 import { mintToken } from '../../server/auth.js'
+import { openDetectStream, openEventStream } from '../../client/stream-client.js'
 import { freePort, startMain, stopChild, whenReady, type Child } from '../helpers/child.js'
 import { facesDir, lfwPeople } from '../helpers/images.js'
 import {
@@ -21,6 +23,7 @@ import {
   restartPostgres,
   stopPostgres,
 } from '../helpers/postgres.js'
+import { randomPrefix, SHARED_REDIS_URL } from '../helpers/redis.js'
 import { tempDataDir } from '../helpers/temp-dir.js'
 
 const noFaces = facesDir() === undefined ? 'the shared face photos (../shared/faces) are absent' : false
@@ -237,5 +240,114 @@ test(
       status: string
     }
     assert.equal(ready.status, 'ready')
+  },
+)
+
+test(
+  'three instances with Redis: a stream on A gives one event at a watcher on C and none at another org; an org limit counts all three',
+  { skip: noFaces, timeout: 300_000 },
+  async (t) => {
+    const url = await freshDatabase(t)
+    const env = {
+      FACEWIRE_JWT_SECRET: SECRET,
+      FACEWIRE_DATABASE_URL: url,
+      FACEWIRE_REDIS_URL: SHARED_REDIS_URL,
+      FACEWIRE_REDIS_PREFIX: randomPrefix(),
+      FACEWIRE_EVENTS_UNKNOWN: 'true',
+      FACEWIRE_API_RATE_LIMIT: '6',
+      LOG_LEVEL: 'info',
+    }
+    const nodes: Instance[] = []
+    for (const name of ['A', 'B', 'C']) nodes.push(await start(t, env, name))
+    const [a, b, c] = nodes
+    assert.ok(a !== undefined && b !== undefined && c !== undefined)
+    // Each instance is ready only once it reaches Redis (degraded until then).
+    for (const node of nodes) {
+      await within(20_000, async () => {
+        const body = (await (await fetch(`http://127.0.0.1:${String(node.port)}/ready`)).json()) as {
+          status: string
+        }
+        return body.status === 'ready'
+      })
+    }
+    const [ada, stranger] = lfwPeople(2)
+    assert.ok(ada !== undefined && stranger !== undefined)
+    const adaPhoto = await readFile(ada.file)
+    const identity = await a.api().createIdentity({ name: ada.name })
+    await a.api().addFace(identity.id, adaPhoto)
+
+    const watcherC = await openEventStream({
+      baseUrl: `http://127.0.0.1:${String(c.port)}`,
+      token: tokenFor('acme'),
+    })
+    const otherOrgC = await openEventStream({
+      baseUrl: `http://127.0.0.1:${String(c.port)}`,
+      token: tokenFor('globex'),
+    })
+    t.after(() => {
+      watcherC.close()
+      otherOrgC.close()
+    })
+    const streamOn = async (node: Instance, photo: Uint8Array, wanted: string): Promise<void> => {
+      const stream = await openDetectStream({
+        baseUrl: `http://127.0.0.1:${String(node.port)}`,
+        token: tokenFor('acme'),
+      })
+      try {
+        for (let frameId = 1; frameId <= 6; frameId++) {
+          const answer = stream.answerFor(frameId)
+          stream.send({ frameId, camera: 'door-1' }, photo)
+          const result = await answer
+          if (result.type === 'result' && result.faces[0]?.decision.status === wanted) return
+        }
+        assert.fail(`no ${wanted} decision within 6 frames`)
+      } finally {
+        stream.close()
+      }
+    }
+    await streamOn(a, adaPhoto, 'match')
+    // A barrier: A decides a stranger after the match; events of one instance arrive in order, so
+    // once C's watcher has the stranger's event it has everything A sent before it.
+    await streamOn(a, await readFile(stranger.file), 'unknown')
+    await within(10_000, () => Promise.resolve(watcherC.events.some((event) => event.type === 'unknown')))
+    const matches = watcherC.events.filter((event) => event.type === 'match')
+    assert.equal(matches.length, 1, 'exactly one match event at the watcher on C')
+    assert.equal(matches[0]?.type === 'match' ? matches[0].identity.name : undefined, ada.name)
+    assert.deepEqual(
+      otherOrgC.events.filter((event) => event.type !== 'hello'),
+      [],
+      "another org's watcher hears nothing",
+    )
+
+    // The org's REST limit (6 a second) counts requests on all three instances.
+    let refused = false
+    for (let round = 0; round < 5 && !refused; round++) {
+      const org = `limited-${String(round)}`
+      const started = Date.now()
+      const spent: boolean[] = await Promise.all(
+        [a, b, a, b, a, b].map(async (node) => {
+          try {
+            await node.api(org).listIdentities({ limit: 1 })
+            return true
+          } catch {
+            return false
+          }
+        }),
+      )
+      const more: string = await c
+        .api(org)
+        .listIdentities({ limit: 1 })
+        .then(
+          () => 'allowed',
+          (error: unknown) =>
+            error instanceof ApiError ? `${String(error.status)} ${error.code}` : 'failed',
+        )
+      // A round that crossed a one-second window boundary proves nothing: try again.
+      if (Date.now() - started > 900) continue
+      assert.deepEqual(spent, [true, true, true, true, true, true])
+      assert.equal(more, '429 ERR_RATE_LIMITED', 'the seventh request, on C, is refused')
+      refused = true
+    }
+    assert.ok(refused, 'a round fitted in one window')
   },
 )

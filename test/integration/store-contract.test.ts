@@ -25,7 +25,10 @@ const MODEL = 'model-a'
 
 /** What the suite needs of a store, whichever answers synchronously. */
 interface Subject {
-  createIdentity(org: string, input: { name: string; externalId?: string | null }): Promise<Identity>
+  createIdentity(
+    org: string,
+    input: { name: string; externalId?: string | null; metadata?: Record<string, unknown> },
+  ): Promise<Identity>
   getIdentity(org: string, id: string): Promise<Identity | undefined>
   listIdentities(org: string, options: { limit: number; cursor?: string }): Promise<Page<Identity>>
   updateIdentity(org: string, id: string, patch: { name?: string }): Promise<Identity | undefined>
@@ -143,7 +146,7 @@ const faceChanges = (changes: GalleryChange[]): string[] =>
   changes.filter((c) => c.kind !== 'identity').map((c) => `${c.kind}:${String(c.label)}`)
 
 for (const [kind, open] of Object.entries(KINDS)) {
-  test(`${kind}: identities are created, read, renamed, paged in creation order and refused a bad page`, async (t) => {
+  test(`${kind}: identities are created, read, renamed, paged oldest first and refused a bad page`, async (t) => {
     const store = await open(t, randomBytes(32))
     const made: Identity[] = []
     for (const name of ['Ada', 'Bob', 'Cy']) made.push(await store.createIdentity('acme', { name }))
@@ -158,12 +161,25 @@ for (const [kind, open] of Object.entries(KINDS)) {
     assert.equal(first.items.length, 2)
     assert.ok(first.nextCursor !== undefined)
     const rest = await store.listIdentities('acme', { limit: 2, cursor: first.nextCursor })
+    // Oldest first, then by id (identities made in the same millisecond).
+    const order = [...made].sort((x, y) =>
+      x.createdAt === y.createdAt ? (x.id < y.id ? -1 : 1) : x.createdAt < y.createdAt ? -1 : 1,
+    )
     assert.deepEqual(
       [...first.items, ...rest.items].map((i) => i.id),
-      made.map((i) => i.id),
+      order.map((i) => i.id),
     )
     assert.equal(rest.nextCursor, undefined)
     assert.equal(await codeOf(store.listIdentities('acme', { limit: 0 })), 'ERR_REQUEST_INVALID')
+    const metadata = { zone: 'lobby', badge: { level: 2, doors: ['a', 'b'] }, active: true }
+    const carol = await store.createIdentity('acme', { name: 'Carol', externalId: 'hr-42', metadata })
+    const read = await store.getIdentity('acme', carol.id)
+    assert.equal(read?.externalId, 'hr-42')
+    assert.equal(
+      JSON.stringify(read?.metadata),
+      JSON.stringify(metadata),
+      'metadata as written, key order kept',
+    )
     assert.equal(
       await codeOf(store.listIdentities('acme', { limit: 2, cursor: 'nope' })),
       'ERR_REQUEST_INVALID',
@@ -398,4 +414,29 @@ test('postgres: while the database is unreachable a write fails with ERR_STORE_U
     names.map((row) => row.name),
     ['Before', 'After'],
   )
+})
+
+test('postgres: startup waits for a database that is not answering yet, and gives up with ERR_CONFIG_INVALID', async (t) => {
+  const url = await freshDatabase(t)
+  const direct = new URL(url)
+  const proxy = await relay({ host: direct.hostname, port: Number(direct.port || 5432) })
+  const viaProxy = new URL(url)
+  viaProxy.port = String(proxy.port)
+  await proxy.cut()
+  const quick = await codeOf(
+    openPgStore({ url: viaProxy.toString(), logger: createMemoryLogger().logger, startupWaitMs: 300 }),
+  )
+  assert.equal(quick, 'ERR_CONFIG_INVALID', 'not forever')
+  const { logger, lines } = createMemoryLogger()
+  const opening = openPgStore({ url: viaProxy.toString(), logger, startupWaitMs: 20_000 })
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  await proxy.restore()
+  const store = await opening
+  t.after(async () => {
+    await store.close()
+    await proxy.cut()
+  })
+  assert.ok(lines().some((line) => line['msg'] === 'database.waiting'))
+  assert.ok(!JSON.stringify(lines()).includes(direct.password || 'no-password-set'), 'no secret in the log')
+  assert.deepEqual((await store.listIdentities('acme', { limit: 1 })).items, [])
 })

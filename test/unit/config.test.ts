@@ -122,6 +122,28 @@ test('the data tools read only their variables: a server setting that is missing
     () => parseDataToolConfig({ FACEWIRE_EMBEDDING_KEY_PREVIOUS: key }),
     (error: unknown) => error instanceof FacewireError && error.code === 'ERR_CONFIG_INVALID',
   )
+  assert.throws(
+    () => parseDataToolConfig({ FACEWIRE_DATABASE_URL: 'postgres://db/facewire' }),
+    (error: unknown) =>
+      error instanceof FacewireError && error.code === 'ERR_CONFIG_INVALID' && /pg_dump/.test(error.message),
+    'the SQLite tools refuse a cluster configuration instead of working on an empty data folder',
+  )
+})
+
+test('FACEWIRE_DATABASE_URL must be a PostgreSQL URL; cluster settings reach the config', () => {
+  const base = { FACEWIRE_JWT_SECRET: 'a-secret-that-is-long-enough-for-tests-1234' }
+  const config = parseConfig({
+    ...base,
+    FACEWIRE_DATABASE_URL: 'postgres://u:p@db:5432/f',
+    FACEWIRE_SYNC_POLL_MS: '250',
+  })
+  assert.equal(config.databaseUrl, 'postgres://u:p@db:5432/f')
+  assert.equal(config.syncPollMs, 250)
+  assert.equal(parseConfig(base).databaseUrl, undefined)
+  assert.throws(
+    () => parseConfig({ ...base, FACEWIRE_DATABASE_URL: 'mysql://db/f' }),
+    (error: unknown) => error instanceof FacewireError && /FACEWIRE_DATABASE_URL/.test(error.message),
+  )
 })
 
 test('a key file holds the key as the environment does, whitespace around it ignored', () => {
@@ -184,6 +206,74 @@ test('FACEWIRE_CORS_ORIGINS takes exact origins only: no wildcard, path, trailin
       configError({ FACEWIRE_CORS_ORIGINS: `https://ok.example.com,${bad}` }).message,
       /FACEWIRE_CORS_ORIGINS: must be exact origins .*, not /,
       bad,
+    )
+  }
+})
+
+test('cluster mode Redis is off unless FACEWIRE_REDIS_URL is set; a bad URL is refused without echoing it', () => {
+  assert.equal(parseConfig({}).redis, undefined)
+  assert.equal(parseConfig({ FACEWIRE_REDIS_PREFIX: 'x:' }).redis, undefined)
+  const on = parseConfig({ FACEWIRE_REDIS_URL: 'redis://:s3cret@cache:6379/2' })
+  assert.deepEqual(on.redis, { url: 'redis://:s3cret@cache:6379/2', prefix: 'facewire:' })
+  assert.equal(
+    parseConfig({ FACEWIRE_REDIS_URL: 'rediss://cache', FACEWIRE_REDIS_PREFIX: 'eu:' }).redis?.prefix,
+    'eu:',
+  )
+  for (const url of ['http://cache:6379', 'cache:6379', 'redis://', 'redis://:s3cret@']) {
+    const error = configError({ FACEWIRE_REDIS_URL: url })
+    assert.deepEqual(error.details?.['variables'], ['FACEWIRE_REDIS_URL'], url)
+    assert.ok(!error.message.includes('s3cret'), 'the password is not echoed')
+  }
+  for (const prefix of ['has space:', 'x'.repeat(65), 'glob*:']) {
+    assert.match(
+      configError({ FACEWIRE_REDIS_PREFIX: prefix }).message,
+      /FACEWIRE_REDIS_PREFIX: must be 1 to 64/,
+    )
+  }
+})
+
+test('outbound events: MQTT needs its broker and its organizations together, and the prefix must be topic levels', () => {
+  const none = parseConfig({})
+  assert.deepEqual(none.outbound, { webhooksFile: undefined, mqtt: undefined })
+  const set = parseConfig({
+    FACEWIRE_WEBHOOKS_FILE: '/etc/facewire/webhooks.json',
+    FACEWIRE_MQTT_URL: 'mqtt://user:broker-password@broker.lan:1883',
+    FACEWIRE_MQTT_ORGS: ' acme, home ,acme',
+    FACEWIRE_MQTT_PREFIX: 'home/facewire',
+  })
+  assert.equal(set.outbound.webhooksFile, '/etc/facewire/webhooks.json')
+  assert.deepEqual(set.outbound.mqtt, {
+    url: 'mqtt://user:broker-password@broker.lan:1883',
+    prefix: 'home/facewire',
+    orgs: ['acme', 'home'],
+    queueSize: 1000,
+  })
+  assert.equal(
+    parseConfig({ FACEWIRE_MQTT_URL: 'mqtts://b', FACEWIRE_MQTT_ORGS: 'a' }).outbound.mqtt?.prefix,
+    'facewire',
+  )
+
+  assert.match(
+    configError({ FACEWIRE_MQTT_URL: 'mqtt://b' }).message,
+    /FACEWIRE_MQTT_ORGS: required with FACEWIRE_MQTT_URL/,
+  )
+  assert.match(
+    configError({ FACEWIRE_MQTT_ORGS: 'acme' }).message,
+    /FACEWIRE_MQTT_URL: required with FACEWIRE_MQTT_ORGS/,
+  )
+  const badUrl = configError({ FACEWIRE_MQTT_URL: 'http://user:broker-password@b', FACEWIRE_MQTT_ORGS: 'a' })
+  assert.match(badUrl.message, /FACEWIRE_MQTT_URL: must be a broker URL/)
+  assert.ok(!badUrl.message.includes('broker-password'), 'the password is not repeated')
+  assert.match(
+    configError({ FACEWIRE_MQTT_URL: 'mqtt://b', FACEWIRE_MQTT_ORGS: 'acme,bad org' }).message,
+    /FACEWIRE_MQTT_ORGS\.1: organization ids must match/,
+  )
+  for (const prefix of ['facewire/', '/facewire', 'a//b', 'face+wire', 'home/#', '$SYS']) {
+    assert.match(
+      configError({ FACEWIRE_MQTT_URL: 'mqtt://b', FACEWIRE_MQTT_ORGS: 'a', FACEWIRE_MQTT_PREFIX: prefix })
+        .message,
+      /FACEWIRE_MQTT_PREFIX: must/,
+      prefix,
     )
   }
 })
