@@ -19,7 +19,26 @@ import { createCipheriv, createDecipheriv, randomBytes, randomUUID, type KeyObje
 import pg from 'pg'
 import { FacewireError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import { checkLimit, checkNewFace, errorMessage, now, parseCursor, toCursor } from './store-common.js'
+import {
+  checkLimit,
+  checkNewFace,
+  errorMessage,
+  IDENTITY_SELECT,
+  now,
+  parseCursor,
+  toAuditEntry,
+  toChange,
+  toCursor,
+  toFace,
+  toFaceRef,
+  toIdentity,
+  type AuditRow,
+  type ChangeRow,
+  type EmbeddingRow,
+  type FaceRefRow,
+  type FaceRow,
+  type IdentityRow,
+} from './store-common.js'
 import {
   createEmbeddingKeyRing,
   openEmbedding,
@@ -277,42 +296,6 @@ const MIGRATIONS: readonly string[] = [
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length
 
-interface IdentityRow {
-  id: string
-  org: string
-  name: string
-  external_id: string | null
-  metadata: Metadata
-  created_at: string
-  updated_at: string
-  face_count: string
-}
-
-interface FaceRow {
-  label: string
-  id: string
-  identity_id: string
-  org: string
-  quality: number
-  model_id: string
-  created_at: string
-  source_sha256: string | null
-}
-
-interface EmbeddingRow {
-  label: string
-  id: string
-  identity_id: string
-  org: string
-  model_id: string
-  embedding: Buffer
-  key_id: string | null
-}
-
-const IDENTITY_SELECT = `
-  SELECT i.id, i.org, i.name, i.external_id, i.metadata, i.created_at, i.updated_at,
-    (SELECT count(*) FROM faces f WHERE f.org = i.org AND f.identity_id = i.id) AS face_count
-  FROM identities i`
 const FACE_SELECT =
   'SELECT label, id, identity_id, org, quality, model_id, created_at, source_sha256 FROM faces'
 const EMBEDDING_SELECT = 'SELECT label, id, identity_id, org, model_id, embedding, key_id FROM faces'
@@ -513,16 +496,12 @@ function createPgStore(
   }
 
   const toStoredEmbedding = (row: EmbeddingRow): StoredEmbedding => ({
-    label: Number(row.label),
-    faceId: row.id,
-    identityId: row.identity_id,
-    org: row.org,
-    modelId: row.model_id,
+    ...toFaceRef(row),
     embedding: openEmbedding(row.embedding, { org: row.org, faceId: row.id }, row.key_id, ring),
   })
 
   /** Rows in label order, BATCH_ROWS at a time (keyset pagination). */
-  async function* batched<R extends { label: string }>(select: string): AsyncGenerator<R> {
+  async function* batched<R extends { label: number | string }>(select: string): AsyncGenerator<R> {
     let after = 0
     for (;;) {
       const rows = await read<R>(`${select} WHERE label > $1 ORDER BY label LIMIT $2`, [after, BATCH_ROWS])
@@ -709,28 +688,12 @@ function createPgStore(
 
     async audit(org, options) {
       const limit = checkLimit(options.limit)
-      const rows = await read<{
-        seq: string
-        at: string
-        org: string
-        actor: string
-        action: AuditEntry['action']
-        identity_id: string | null
-        face_id: string | null
-      }>(
+      const rows = await read<AuditRow>(
         `SELECT seq, at, org, actor, action, identity_id, face_id FROM audit
          WHERE org = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
         [org, options.afterSeq ?? 0, limit],
       )
-      return rows.map((row) => ({
-        seq: Number(row.seq),
-        at: row.at,
-        org: row.org,
-        actor: row.actor,
-        action: row.action,
-        identityId: row.identity_id,
-        faceId: row.face_id,
-      }))
+      return rows.map(toAuditEntry)
     },
 
     async *embeddings() {
@@ -747,16 +710,10 @@ function createPgStore(
     },
 
     async *faceRefs() {
-      for await (const row of batched<EmbeddingRow>(
+      for await (const row of batched<FaceRefRow>(
         'SELECT label, id, identity_id, org, model_id FROM faces',
       )) {
-        yield {
-          label: Number(row.label),
-          faceId: row.id,
-          identityId: row.identity_id,
-          org: row.org,
-          modelId: row.model_id,
-        }
+        yield toFaceRef(row)
       }
     },
 
@@ -783,25 +740,11 @@ function createPgStore(
     },
 
     async changesSince(afterSeq, limit) {
-      const rows = await read<{
-        seq: string
-        org: string
-        kind: GalleryChange['kind']
-        label: string
-        face_id: string
-        identity_id: string
-      }>(
+      const rows = await read<ChangeRow>(
         'SELECT seq, org, kind, label, face_id, identity_id FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2',
         [afterSeq, limit],
       )
-      return rows.map((row) => ({
-        seq: Number(row.seq),
-        kind: row.kind,
-        org: row.org,
-        label: Number(row.label),
-        faceId: row.face_id,
-        identityId: row.identity_id,
-      }))
+      return rows.map(toChange)
     },
 
     async lastSeq() {
@@ -1048,32 +991,6 @@ function ignoreError(): void {
 function mustExist<T>(value: T | undefined): T {
   if (value === undefined) throw new Error('a row vanished inside its own transaction')
   return value
-}
-
-function toIdentity(row: IdentityRow): Identity {
-  return {
-    id: row.id,
-    org: row.org,
-    name: row.name,
-    externalId: row.external_id,
-    metadata: row.metadata,
-    faceCount: Number(row.face_count),
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  }
-}
-
-function toFace(row: FaceRow): Face {
-  return {
-    id: row.id,
-    identityId: row.identity_id,
-    org: row.org,
-    label: Number(row.label),
-    quality: row.quality,
-    modelId: row.model_id,
-    createdAt: row.created_at,
-    sourceSha256: row.source_sha256,
-  }
 }
 
 /** An error without anything that could carry the connection string's password. */

@@ -1,9 +1,12 @@
 /**
- * What both gallery stores (SQLite: store.ts, PostgreSQL: pg-store.ts) share: page limits, the
- * opaque identity cursor, the check of a new face, timestamps.
+ * What both gallery stores (SQLite: store.ts, PostgreSQL: pg-store.ts) share: the rows they select
+ * and how they become gallery objects, page limits, the opaque identity cursor, the check of a new
+ * face, timestamps.
  */
 import { FacewireError } from '../errors.js'
-import type { Identity, NewFace } from './types.js'
+import type { Metadata } from '../../protocol/wire.js'
+import type { FaceRef } from './store.js'
+import type { AuditEntry, Face, GalleryChange, Identity, NewFace } from './types.js'
 
 export const MAX_PAGE_LIMIT = 1000
 
@@ -53,4 +56,127 @@ export function now(): string {
 
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
+}
+
+/** A count or id as a driver returns it: SQLite a number, PostgreSQL's BIGINT a decimal string. */
+type Num = number | string
+
+/** The rows both stores select (same column names in both schemas). */
+export interface IdentityRow {
+  id: string
+  org: string
+  name: string
+  external_id: string | null
+  /** SQLite: the JSON text; PostgreSQL (JSON column): already parsed. */
+  metadata: string | Metadata
+  created_at: string
+  updated_at: string
+  face_count: Num
+}
+
+export interface FaceRow {
+  label: Num
+  id: string
+  identity_id: string
+  org: string
+  quality: number
+  model_id: string
+  created_at: string
+  source_sha256: string | null
+}
+
+export interface FaceRefRow {
+  label: Num
+  id: string
+  identity_id: string
+  org: string
+  model_id: string
+}
+
+export interface EmbeddingRow extends FaceRefRow {
+  embedding: Buffer
+  key_id: string | null
+}
+
+export interface ChangeRow {
+  seq: Num
+  org: string
+  kind: GalleryChange['kind']
+  label: Num
+  face_id: string
+  identity_id: string
+}
+
+export interface AuditRow {
+  seq: Num
+  at: string
+  org: string
+  actor: string
+  action: AuditEntry['action']
+  identity_id: string | null
+  face_id: string | null
+}
+
+export const IDENTITY_SELECT = `
+  SELECT i.id, i.org, i.name, i.external_id, i.metadata, i.created_at, i.updated_at,
+    (SELECT count(*) FROM faces f WHERE f.org = i.org AND f.identity_id = i.id) AS face_count
+  FROM identities i`
+
+export function toIdentity(row: IdentityRow): Identity {
+  return {
+    id: row.id,
+    org: row.org,
+    name: row.name,
+    externalId: row.external_id,
+    metadata: typeof row.metadata === 'string' ? (JSON.parse(row.metadata) as Metadata) : row.metadata,
+    faceCount: Number(row.face_count),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  }
+}
+
+export function toFace(row: FaceRow): Face {
+  return {
+    id: row.id,
+    identityId: row.identity_id,
+    org: row.org,
+    label: Number(row.label),
+    quality: row.quality,
+    modelId: row.model_id,
+    createdAt: row.created_at,
+    sourceSha256: row.source_sha256,
+  }
+}
+
+export function toFaceRef(row: FaceRefRow): FaceRef {
+  return {
+    label: Number(row.label),
+    faceId: row.id,
+    identityId: row.identity_id,
+    org: row.org,
+    modelId: row.model_id,
+  }
+}
+
+export function toChange(row: ChangeRow): GalleryChange {
+  return {
+    seq: Number(row.seq),
+    kind: row.kind,
+    org: row.org,
+    label: Number(row.label),
+    faceId: row.face_id,
+    identityId: row.identity_id,
+  }
+}
+
+export function toAuditEntry(row: AuditRow): AuditEntry {
+  return {
+    seq: Number(row.seq),
+    at: row.at,
+    org: row.org,
+    actor: row.actor,
+    action: row.action,
+    identityId: row.identity_id,
+    faceId: row.face_id,
+  }
 }

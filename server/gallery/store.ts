@@ -10,7 +10,26 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { FacewireError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import { checkLimit, checkNewFace, errorMessage, now, parseCursor, toCursor } from './store-common.js'
+import {
+  checkLimit,
+  checkNewFace,
+  errorMessage,
+  IDENTITY_SELECT,
+  now,
+  parseCursor,
+  toAuditEntry,
+  toChange,
+  toCursor,
+  toFace,
+  toFaceRef,
+  toIdentity,
+  type AuditRow,
+  type ChangeRow,
+  type EmbeddingRow,
+  type FaceRefRow,
+  type FaceRow,
+  type IdentityRow,
+} from './store-common.js'
 import {
   createEmbeddingKeyRing,
   openEmbedding,
@@ -240,64 +259,6 @@ const MIGRATIONS: readonly string[] = [
 /** Schema version this code writes; a database with a higher one is refused. */
 export const GALLERY_SCHEMA_VERSION = MIGRATIONS.length
 
-interface IdentityRow {
-  id: string
-  org: string
-  name: string
-  external_id: string | null
-  metadata: string
-  created_at: string
-  updated_at: string
-  face_count: number
-}
-
-interface FaceRow {
-  label: number
-  id: string
-  identity_id: string
-  org: string
-  quality: number
-  model_id: string
-  created_at: string
-  source_sha256: string | null
-}
-
-interface FaceRefRow {
-  label: number
-  id: string
-  identity_id: string
-  org: string
-  model_id: string
-}
-
-interface EmbeddingRow extends FaceRefRow {
-  embedding: Buffer
-  key_id: string | null
-}
-
-interface ChangeRow {
-  seq: number
-  org: string
-  kind: GalleryChange['kind']
-  label: number
-  face_id: string
-  identity_id: string
-}
-
-interface AuditRow {
-  seq: number
-  at: string
-  org: string
-  actor: string
-  action: AuditEntry['action']
-  identity_id: string | null
-  face_id: string | null
-}
-
-const IDENTITY_SELECT = `
-  SELECT i.id, i.org, i.name, i.external_id, i.metadata, i.created_at, i.updated_at,
-    (SELECT count(*) FROM faces f WHERE f.org = i.org AND f.identity_id = i.id) AS face_count
-  FROM identities i`
 const FACE_SELECT =
   'SELECT label, id, identity_id, org, quality, model_id, created_at, source_sha256 FROM faces'
 const FACE_REF_SELECT = 'SELECT label, id, identity_id, org, model_id FROM faces'
@@ -668,7 +629,11 @@ function createStore(
     for (const row of rows) {
       const owner = { org: row.org, faceId: row.id }
       const sealed = sealEmbedding(openEmbedding(row.embedding, owner, row.key_id, ring), owner, ring)
-      statements.updateEmbedding.run({ label: row.label, embedding: sealed.blob, keyId: sealed.keyId })
+      statements.updateEmbedding.run({
+        label: Number(row.label),
+        embedding: sealed.blob,
+        keyId: sealed.keyId,
+      })
     }
     return rows.length
   })
@@ -872,7 +837,7 @@ function createStore(
 }
 
 /** A re-iterable, lazily read sequence of rows, fetched in label order a batch at a time. */
-function batched<R extends { label: number }>(
+function batched<R extends { label: number | string }>(
   read: (after: number) => R[],
 ): { map<T>(convert: (row: R) => T): Iterable<T> } {
   return {
@@ -885,7 +850,7 @@ function batched<R extends { label: number }>(
           for (const row of rows) yield convert(row)
           const last = rows.at(-1)
           if (last === undefined || rows.length < EMBEDDING_BATCH_ROWS) return
-          after = last.label
+          after = Number(last.label)
         }
       },
     }),
@@ -908,63 +873,4 @@ const SYNCHRONOUS_NAMES: readonly string[] = ['off', 'normal', 'full', 'extra']
 
 function schemaVersion(db: Database.Database): number {
   return Number(db.pragma('user_version', { simple: true }))
-}
-
-function toIdentity(row: IdentityRow): Identity {
-  return {
-    id: row.id,
-    org: row.org,
-    name: row.name,
-    externalId: row.external_id,
-    metadata: JSON.parse(row.metadata) as Metadata,
-    faceCount: row.face_count,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  }
-}
-
-function toFace(row: FaceRow): Face {
-  return {
-    id: row.id,
-    identityId: row.identity_id,
-    org: row.org,
-    label: row.label,
-    quality: row.quality,
-    modelId: row.model_id,
-    createdAt: row.created_at,
-    sourceSha256: row.source_sha256,
-  }
-}
-
-function toFaceRef(row: FaceRefRow): FaceRef {
-  return {
-    label: row.label,
-    faceId: row.id,
-    identityId: row.identity_id,
-    org: row.org,
-    modelId: row.model_id,
-  }
-}
-
-function toChange(row: ChangeRow): GalleryChange {
-  return {
-    seq: row.seq,
-    kind: row.kind,
-    org: row.org,
-    label: row.label,
-    faceId: row.face_id,
-    identityId: row.identity_id,
-  }
-}
-
-function toAuditEntry(row: AuditRow): AuditEntry {
-  return {
-    seq: row.seq,
-    at: row.at,
-    org: row.org,
-    actor: row.actor,
-    action: row.action,
-    identityId: row.identity_id,
-    faceId: row.face_id,
-  }
 }
