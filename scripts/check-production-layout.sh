@@ -328,9 +328,10 @@ dev_present=$(node -e '
   const { existsSync } = require("fs")
   const [lockFile, app] = process.argv.slice(1)
   const lock = require(lockFile)
+  // What the lockfile marks dev: reachable from devDependencies only. A devDependency that a
+  // production package also needs (mqtt needs @types/ws and @types/node) is not marked, and ships.
   const dev = Object.entries(lock.packages).filter(([path, entry]) => path !== "" && entry.dev === true)
-  const named = Object.keys(lock.packages[""].devDependencies ?? {}).map((name) => `node_modules/${name}`)
-  const present = [...new Set([...dev.map(([path]) => path), ...named])].filter((path) => existsSync(`${app}/${path}`))
+  const present = dev.map(([path]) => path).filter((path) => existsSync(`${app}/${path}`))
   console.log(JSON.stringify(present))' "$CTX/package-lock.json" "$APP")
 
 # The app folder, and (when the server had a uid of its own) anything of that uid in the temp dir.
