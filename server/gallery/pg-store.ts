@@ -59,7 +59,6 @@ import type {
   Page,
   StoredEmbedding,
 } from './types.js'
-import type { Metadata } from '../../protocol/wire.js'
 
 export interface PgStoreOptions {
   /** postgres://user:password@host:port/database */

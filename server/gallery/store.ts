@@ -49,7 +49,6 @@ import type {
   Page,
   StoredEmbedding,
 } from './types.js'
-import type { Metadata } from '../../protocol/wire.js'
 
 export interface GalleryStoreOptions {
   /** Folder of the database file (created if missing): <dataDir>/facewire.db */
