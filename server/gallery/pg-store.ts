@@ -17,8 +17,6 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID, type KeyObject } from 'node:crypto'
 import pg from 'pg'
-import { FacewireError } from '../errors.js'
-import type { Logger } from '../logger.js'
 import {
   checkLimit,
   checkNewFace,
@@ -28,37 +26,24 @@ import {
   parseCursor,
   toAuditEntry,
   toChange,
-  toCursor,
   toFace,
   toFaceRef,
   toIdentity,
-  type AuditRow,
-  type ChangeRow,
-  type EmbeddingRow,
-  type FaceRefRow,
-  type FaceRow,
-  type IdentityRow,
+  identityPage,
+  serverKeysOf,
+  toStoredEmbedding as openStored,
 } from './store-common.js'
+import type { AuditRow, ChangeRow, EmbeddingRow, FaceRefRow, FaceRow, IdentityRow } from './store-common.js'
 import {
   createEmbeddingKeyRing,
-  openEmbedding,
   sealEmbedding,
   unknownKey,
   type EmbeddingKeyRing,
 } from './embedding-crypto.js'
-import type { FaceRef, KeyUsage, ServerKeys } from './store.js'
-import type {
-  Actor,
-  AuditEntry,
-  Face,
-  GalleryChange,
-  Identity,
-  IdentityPatch,
-  NewFace,
-  NewIdentity,
-  Page,
-  StoredEmbedding,
-} from './types.js'
+import { FacewireError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import type { FaceRef, GalleryStore, KeyUsage, ServerKeys } from './store.js'
+import type { Actor, AuditEntry, Face, GalleryChange, Identity, StoredEmbedding } from './types.js'
 
 export interface PgStoreOptions {
   /** postgres://user:password@host:port/database */
@@ -94,29 +79,36 @@ export interface SharedSnapshotInfo {
 }
 
 /** The PostgreSQL store: the gallery's mutations and reads, all asynchronous. */
-export interface PgGalleryStore {
+/** A method of the SQLite store, answering with a promise. */
+type Async<F> = F extends (...args: infer A) => infer R ? (...args: A) => Promise<R> : never
+
+/** The SQLite store's operations, with the same arguments and results, asynchronous. */
+type SharedOperations = {
+  [
+    K in
+      | 'createIdentity'
+      | 'getIdentity'
+      | 'listIdentities'
+      | 'updateIdentity'
+      | 'deleteIdentity'
+      | 'addFace'
+      | 'getFace'
+      | 'listFaces'
+      | 'findFaceBySource'
+      | 'deleteFace'
+      | 'audit'
+      | 'keyUsage'
+      | 'checkKeys'
+      | 'recordServerKeys'
+      | 'serverKeys'
+  ]: Async<GalleryStore[K]>
+}
+
+/** The PostgreSQL store: the SQLite store's operations (asynchronous) and what a cluster adds. */
+export interface PgGalleryStore extends SharedOperations {
   readonly kind: 'postgres'
   readonly encrypted: boolean
   readonly currentKeyId: string | undefined
-  createIdentity(org: string, input: NewIdentity, actor: Actor): Promise<Identity>
-  getIdentity(org: string, id: string): Promise<Identity | undefined>
-  listIdentities(
-    org: string,
-    options: { limit: number; cursor?: string | undefined },
-  ): Promise<Page<Identity>>
-  updateIdentity(org: string, id: string, patch: IdentityPatch, actor: Actor): Promise<Identity | undefined>
-  deleteIdentity(
-    org: string,
-    id: string,
-    actor: Actor,
-  ): Promise<{ identity: Identity; faces: Face[] } | undefined>
-  addFace(org: string, identityId: string, face: NewFace, actor: Actor): Promise<Face | undefined>
-  getFace(org: string, faceId: string): Promise<Face | undefined>
-  listFaces(org: string, identityId: string): Promise<Face[]>
-  /** The identity's newest face enrolled from an image with this sha256 (hex), if any. */
-  findFaceBySource(org: string, identityId: string, sha256: string): Promise<Face | undefined>
-  deleteFace(org: string, faceId: string, actor: Actor): Promise<Face | undefined>
-  audit(org: string, options: { limit: number; afterSeq?: number | undefined }): Promise<AuditEntry[]>
   /** Every face with its decrypted embedding, in label order, read in batches. */
   embeddings(): AsyncIterable<StoredEmbedding>
   /** Faces by label (those still stored), decrypted. */
@@ -130,10 +122,6 @@ export interface PgGalleryStore {
   /** Change rows with seq > afterSeq, ascending, at most `limit`. */
   changesSince(afterSeq: number, limit: number): Promise<GalleryChange[]>
   lastSeq(): Promise<number>
-  keyUsage(): Promise<KeyUsage[]>
-  checkKeys(options: { sampleRows: number }): Promise<KeyUsage[]>
-  recordServerKeys(): Promise<void>
-  serverKeys(): Promise<ServerKeys | undefined>
   /** The shared index snapshot's description, if one was written. */
   sharedSnapshot(): Promise<SharedSnapshotInfo | undefined>
   /** Reads the shared snapshot's parts (ordered by file, part). */
@@ -494,10 +482,7 @@ function createPgStore(
     return row === undefined ? undefined : toFace(row)
   }
 
-  const toStoredEmbedding = (row: EmbeddingRow): StoredEmbedding => ({
-    ...toFaceRef(row),
-    embedding: openEmbedding(row.embedding, { org: row.org, faceId: row.id }, row.key_id, ring),
-  })
+  const toStoredEmbedding = (row: EmbeddingRow): StoredEmbedding => openStored(row, ring)
 
   /** Rows in label order, BATCH_ROWS at a time (keyset pagination). */
   async function* batched<R extends { label: number | string }>(select: string): AsyncGenerator<R> {
@@ -568,9 +553,7 @@ function createPgStore(
                ORDER BY i.created_at, i.id LIMIT $4`,
               [org, after.createdAt, after.id, limit + 1],
             )
-      const items = rows.slice(0, limit).map(toIdentity)
-      const last = items.at(-1)
-      return rows.length > limit && last !== undefined ? { items, nextCursor: toCursor(last) } : { items }
+      return identityPage(rows, limit)
     },
 
     updateIdentity(org, id, patch, actor) {
@@ -767,11 +750,7 @@ function createPgStore(
     },
 
     async recordServerKeys() {
-      const value: ServerKeys = {
-        current: ring.current?.id ?? null,
-        previous: [...ring.keys.keys()].filter((id) => id !== ring.current?.id),
-        recordedAt: now(),
-      }
+      const value = serverKeysOf(ring)
       await read(
         `INSERT INTO store_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
         [SERVER_KEYS, JSON.stringify(value)],

@@ -5,8 +5,9 @@
  */
 import { FacewireError } from '../errors.js'
 import type { Metadata } from '../../protocol/wire.js'
-import type { FaceRef } from './store.js'
-import type { AuditEntry, Face, GalleryChange, Identity, NewFace } from './types.js'
+import { openEmbedding, type EmbeddingKeyRing } from './embedding-crypto.js'
+import type { FaceRef, ServerKeys } from './store.js'
+import type { AuditEntry, Face, GalleryChange, Identity, NewFace, Page, StoredEmbedding } from './types.js'
 
 export const MAX_PAGE_LIMIT = 1000
 
@@ -178,5 +179,29 @@ export function toAuditEntry(row: AuditRow): AuditEntry {
     action: row.action,
     identityId: row.identity_id,
     faceId: row.face_id,
+  }
+}
+
+/** A face row with its embedding opened by the key ring (ERR_CONFIG_INVALID when no key opens it). */
+export function toStoredEmbedding(row: EmbeddingRow, ring: EmbeddingKeyRing): StoredEmbedding {
+  return {
+    ...toFaceRef(row),
+    embedding: openEmbedding(row.embedding, { org: row.org, faceId: row.id }, row.key_id, ring),
+  }
+}
+
+/** A page of identities from `limit + 1` rows (the extra one says there is a next page). */
+export function identityPage(rows: readonly IdentityRow[], limit: number): Page<Identity> {
+  const items = rows.slice(0, limit).map(toIdentity)
+  const last = items.at(-1)
+  return rows.length > limit && last !== undefined ? { items, nextCursor: toCursor(last) } : { items }
+}
+
+/** The key ids a server reads and writes with, as recorded for `facewire rotate-key`. */
+export function serverKeysOf(ring: EmbeddingKeyRing): ServerKeys {
+  return {
+    current: ring.current?.id ?? null,
+    previous: [...ring.keys.keys()].filter((id) => id !== ring.current?.id),
+    recordedAt: now(),
   }
 }

@@ -19,7 +19,6 @@ import {
   parseCursor,
   toAuditEntry,
   toChange,
-  toCursor,
   toFace,
   toFaceRef,
   toIdentity,
@@ -29,6 +28,9 @@ import {
   type FaceRefRow,
   type FaceRow,
   type IdentityRow,
+  identityPage,
+  serverKeysOf,
+  toStoredEmbedding as openStored,
 } from './store-common.js'
 import {
   createEmbeddingKeyRing,
@@ -612,10 +614,7 @@ function createStore(
     return row === undefined ? undefined : toFace(row)
   }
 
-  const toStoredEmbedding = (row: EmbeddingRow): StoredEmbedding => ({
-    ...toFaceRef(row),
-    embedding: openEmbedding(row.embedding, { org: row.org, faceId: row.id }, row.key_id, ring),
-  })
+  const toStoredEmbedding = (row: EmbeddingRow): StoredEmbedding => openStored(row, ring)
 
   const keyUsage = (): KeyUsage[] => statements.keyUsage.all()
 
@@ -745,9 +744,7 @@ function createStore(
         after === undefined
           ? statements.listIdentitiesFirst.all({ org, limit: limit + 1 })
           : statements.listIdentitiesAfter.all({ org, ...after, limit: limit + 1 })
-      const items = rows.slice(0, limit).map(toIdentity)
-      const last = items.at(-1)
-      return rows.length > limit && last !== undefined ? { items, nextCursor: toCursor(last) } : { items }
+      return identityPage(rows, limit)
     },
     updateIdentity,
     deleteIdentity,
@@ -796,11 +793,7 @@ function createStore(
     },
     reencrypt,
     recordServerKeys() {
-      const value: ServerKeys = {
-        current: ring.current?.id ?? null,
-        previous: [...ring.keys.keys()].filter((id) => id !== ring.current?.id),
-        recordedAt: now(),
-      }
+      const value = serverKeysOf(ring)
       statements.writeMeta.run({ name: SERVER_KEYS, value: JSON.stringify(value) })
     },
     serverKeys() {
