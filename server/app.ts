@@ -153,6 +153,7 @@ export function createApp(options: AppOptions): App {
         const stats = loadedGallery.stats()
         metrics.galleryFaces.set({ state: 'indexed' }, stats.indexedFaces)
         metrics.galleryFaces.set({ state: 'stale' }, stats.staleFaces)
+        metrics.gallerySeq.set(stats.seq)
       }
       return {
         status: 200,

@@ -24,6 +24,7 @@ export interface Metrics {
   readonly pipelineStageSeconds: Histogram<'stage'>
   /** Faces per state (indexed: searchable; stale: another embedder model), set on scrape. */
   readonly galleryFaces: Gauge<'state'>
+  readonly gallerySeq: Gauge
   readonly gallerySearchSeconds: Histogram
   readonly galleryChanges: Counter<'kind'>
   readonly wsConnections: Gauge<'route'>
@@ -135,6 +136,11 @@ export function createMetrics(): Metrics {
       name: 'facewire_gallery_faces',
       help: 'Enrolled faces: indexed (searchable) or stale (embedded by another model)',
       labelNames: ['state'],
+      registers: [registry],
+    }),
+    gallerySeq: new Gauge({
+      name: 'facewire_gallery_seq',
+      help: "The store change seq this instance's indexes reflect (cluster mode: compare instances to see one behind)",
       registers: [registry],
     }),
     gallerySearchSeconds: new Histogram({

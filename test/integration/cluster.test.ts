@@ -141,6 +141,15 @@ test(
       c.api().getIdentity(identity.id),
       (error) => error instanceof ApiError && error.status === 404,
     )
+    // Every instance's indexes reflect the same change seq once they have converged (/metrics).
+    const seqOf = async (node: Instance): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${String(node.port)}/metrics`)).text()
+      return Number(/^facewire_gallery_seq (\d+)$/m.exec(text)?.[1] ?? Number.NaN)
+    }
+    await within(PROPAGATION_BOUND_MS, async () => {
+      const seqs = await Promise.all([a, b, c].map(seqOf))
+      return seqs.every((seq) => seq > 0 && seq === seqs[0])
+    })
 
     // C dies without a word; A enrolls meanwhile; C comes back on its data folder and catches up.
     c.server.child.kill('SIGKILL')
