@@ -252,10 +252,20 @@ async function follow(
     })()
     return running
   }
+  /** Whether the last catch-up failed: sync_failed is logged once per outage, sync_restored after. */
+  let failing = false
   const catchUpQuietly = (): void => {
-    catchUp().catch((error: unknown) => {
-      if (!closed) logger.warn({ err: { message: (error as Error).message } }, 'gallery.sync_failed')
-    })
+    catchUp().then(
+      () => {
+        if (failing) logger.info({ seq: appliedSeq }, 'gallery.sync_restored')
+        failing = false
+      },
+      (error: unknown) => {
+        if (closed || failing) return
+        failing = true
+        logger.warn({ err: { message: (error as Error).message } }, 'gallery.sync_failed')
+      },
+    )
   }
 
   const begun = performance.now()

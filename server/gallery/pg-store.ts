@@ -879,7 +879,9 @@ function createPgStore(
           if (stopped || closed) return
           health(errorMessage(error))
           const delay = Math.min(5000, 100 * 2 ** attempt++) * (0.5 + Math.random() / 2)
-          logger.warn({ err: redact(error), retryInMs: Math.round(delay) }, 'database.listen_lost')
+          // Once per outage at warn; the attempts after it at debug (a long outage is not a log flood).
+          const level = attempt === 1 ? 'warn' : 'debug'
+          logger[level]({ err: redact(error), retryInMs: Math.round(delay) }, 'database.listen_lost')
           timer = setTimeout(connect, delay)
           timer.unref()
         }

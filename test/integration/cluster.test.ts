@@ -249,6 +249,19 @@ test(
       status: string
     }
     assert.equal(ready.status, 'ready')
+    // Seconds of outage are a few log lines, not one per poll or reconnection attempt.
+    for (const node of [a, b]) {
+      const count = (msg: string): number => node.server.lines.filter((line) => line['msg'] === msg).length
+      assert.ok(
+        count('gallery.sync_failed') <= 1,
+        `${node.name}: sync_failed ${String(count('gallery.sync_failed'))}`,
+      )
+      assert.ok(
+        count('database.listen_lost') <= 2,
+        `${node.name}: listen_lost ${String(count('database.listen_lost'))}`,
+      )
+      assert.ok(count('database.down') >= 1 && count('database.down') <= 2, `${node.name}: database.down`)
+    }
   },
 )
 
