@@ -125,21 +125,25 @@ export async function createClusterCore(
     const usage = await store.checkKeys({ sampleRows: 1 })
     await store.recordServerKeys()
     reportKeys(usage, store.currentKeyId, (await store.serverKeys())?.previous ?? [], logger)
-    return await follow(options, cluster, store, snapshotDir, modelId)
+    return await followStore(options, cluster, store, snapshotDir)
   } catch (error) {
     await store.close().catch(() => undefined)
     throw error
   }
 }
 
-async function follow(
+/**
+ * The core over an opened store: loads the replica (snapshot, rows, change log) and follows the
+ * log. Exported for the follower's own tests, which hand it a store whose calls they can hold.
+ */
+export async function followStore(
   options: GalleryOptions,
   cluster: ClusterOptions,
   store: PgGalleryStore,
   snapshotDir: string,
-  modelId: string,
 ): Promise<GalleryCore> {
   const { logger } = options
+  const { modelId } = options.layout
   const rows = createRowCache()
   const { byLabel, names, nameKey } = rows
 

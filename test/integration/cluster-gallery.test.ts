@@ -8,8 +8,11 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
-import { openGallery, type Gallery, type GalleryOptions } from '../../server/gallery/index.js'
+import { followStore } from '../../server/gallery/cluster.js'
+import { facade, openGallery, type Gallery, type GalleryOptions } from '../../server/gallery/index.js'
+import { openPgStore, type PgGalleryStore } from '../../server/gallery/pg-store.js'
 import { createMemoryLogger, tempDataDir } from '../helpers/app.js'
 import { testGalleryOptions, unitVector } from '../helpers/gallery.js'
 import { freshDatabase, query } from '../helpers/postgres.js'
@@ -140,4 +143,87 @@ test('a snapshot written by one instance is shared: a new instance joins from it
   assert.equal(nameOn(joined, 'acme', unitVector(500)), 'late', 'a change after the snapshot was replayed')
   assert.equal(nameOn(joined, 'acme', unitVector(100)), undefined, 'a delete after the snapshot was replayed')
   assert.equal(joined.stats().indexedFaces, 30)
+})
+
+/** A gate a store call waits at while it is closed. */
+function gate(): { close: () => void; open: () => void; wait: () => Promise<void>; waiting: () => boolean } {
+  let closed = false
+  let waiters: (() => void)[] = []
+  return {
+    close: () => {
+      closed = true
+    },
+    open: () => {
+      closed = false
+      for (const release of waiters) release()
+      waiters = []
+    },
+    wait: () =>
+      closed
+        ? new Promise((resolve) => {
+            waiters.push(resolve)
+          })
+        : Promise.resolve(),
+    waiting: () => waiters.length > 0,
+  }
+}
+
+test("a face this instance deletes while its follower is replaying the face's add is not brought back by that replay", async (t) => {
+  const url = await freshDatabase(t)
+  const key = randomBytes(32)
+  const writer = await instance(t, url, key)
+
+  // The follower under test, on a real store whose change reads and name reads can be held.
+  const atChanges = gate()
+  const atNames = gate()
+  const options = testGalleryOptions(tempDataDir(), {
+    embeddingKey: key,
+    cluster: { databaseUrl: url, pollMs: 50 },
+  })
+  const store = await openPgStore({ url, embeddingKey: key, logger: options.logger })
+  const held: PgGalleryStore = {
+    ...store,
+    changesSince: async (after, limit) => {
+      await atChanges.wait()
+      return store.changesSince(after, limit)
+    },
+    namesOf: async (ids) => {
+      await atNames.wait()
+      return store.namesOf(ids)
+    },
+  }
+  const cluster = options.cluster ?? assert.fail('cluster options')
+  const follower = facade(options, await followStore(options, cluster, held, join(options.dataDir, 'index')))
+  t.after(async () => {
+    atChanges.open()
+    atNames.open()
+    await follower.close()
+    rmSync(options.dataDir, { recursive: true, force: true })
+  })
+
+  // 1. The follower waits before reading the log; the writer enrolls Eve meanwhile.
+  atChanges.close()
+  await eventually(() => atChanges.waiting())
+  const eve = await writer.createIdentity('acme', { name: 'Eve' }, actor)
+  const face = await writer.addFace('acme', eve.id, { embedding: unitVector(42), quality: 0.9 }, actor)
+  assert.ok(face !== undefined)
+  // 2. It reads both changes in one batch, fetches Eve's embedding, then waits for her name.
+  atNames.close()
+  atChanges.open()
+  await eventually(() => atNames.waiting())
+  // 3. This instance deletes the face now: after the fetch, before the replay of its add.
+  atChanges.close()
+  assert.ok(await follower.deleteFace('acme', face.id, actor))
+  // 4. The batch is applied; the follower stops again before the next one (the log's delete).
+  atNames.open()
+  await eventually(() => atChanges.waiting())
+  assert.equal(
+    nameOn(follower, 'acme', unitVector(42)),
+    undefined,
+    'the replayed add did not resurrect the face',
+  )
+  assert.equal(follower.stats().indexedFaces, 0)
+  atChanges.open()
+  await follower.sync()
+  assert.equal(nameOn(follower, 'acme', unitVector(42)), undefined)
 })
