@@ -107,8 +107,7 @@ export async function createClusterCore(
   options: GalleryOptions,
   cluster: ClusterOptions,
 ): Promise<GalleryCore> {
-  const { logger, layout } = options
-  const { modelId } = layout
+  const { logger } = options
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
   const snapshotDir = join(options.dataDir, 'index')
   const store: PgGalleryStore = await openPgStore({
