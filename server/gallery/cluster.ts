@@ -56,7 +56,7 @@ function localSnapshotSeq(dir: string): number {
 }
 
 /** The snapshot in `dir` as parts: the manifest and every file it lists. */
-export function snapshotParts(dir: string): SnapshotPart[] {
+function snapshotParts(dir: string): SnapshotPart[] {
   const manifest = readFileSync(join(dir, MANIFEST_FILE))
   const files = manifestFiles.parse(JSON.parse(manifest.toString('utf8'))).orgs.map((org) => org.file)
   const parts: SnapshotPart[] = []
@@ -78,7 +78,7 @@ export function snapshotParts(dir: string): SnapshotPart[] {
  * place), so a crash leaves the previous snapshot. Older files are removed by the next save.
  * loadSnapshot checks every byte against the manifest's sha256 before using it.
  */
-export function writeSnapshotParts(dir: string, parts: readonly SnapshotPart[]): void {
+function writeSnapshotParts(dir: string, parts: readonly SnapshotPart[]): void {
   mkdirSync(dir, { recursive: true })
   const byFile = new Map<string, Buffer[]>()
   for (const part of parts) {

@@ -8,7 +8,7 @@ import type { EmbeddingLayout } from '../pipeline/embedding-layout.js'
 import type { ImpostorModel } from './calibration.js'
 import type { IndexParams } from './hnsw-index.js'
 import type { Replica, ReplicaOptions, ReplicaReader } from './replica.js'
-import type { GalleryStore } from './store.js'
+import type { GalleryOperations } from './store-common.js'
 import type { Face, Identity, OrgPolicyOverride, PolicyOptions } from './types.js'
 
 export interface GalleryOptions {
@@ -54,21 +54,7 @@ export interface GalleryCore {
   storeKind: 'sqlite' | 'postgres'
   replica: Replica
   /** The store's operations (each answers at once or with a promise). */
-  store: Pick<
-    GalleryStore,
-    | 'createIdentity'
-    | 'getIdentity'
-    | 'listIdentities'
-    | 'updateIdentity'
-    | 'deleteIdentity'
-    | 'addFace'
-    | 'listFaces'
-    | 'findFaceBySource'
-    | 'deleteFace'
-    | 'audit'
-  > extends infer S
-    ? { [K in keyof S]: S[K] extends (...args: infer A) => infer R ? (...args: A) => R | Promise<R> : S[K] }
-    : never
+  store: GalleryOperations
   /** After a write reached the store: keeps the copies a search reads (cluster: names, embeddings). */
   wrote: {
     identity(identity: Identity): void
@@ -86,10 +72,9 @@ export interface GalleryCore {
 }
 
 /**
- * Says how far a key rotation has come (the store has refused a key ring that cannot read it:
- * checkKeys). Refuses a key ring that cannot read the store (a key id it does not hold, a sample that does not
- * decrypt), so a wrong key stops the server at startup rather than at its first recognition;
- * records the ring's key ids for `facewire rotate-key`; says how far a key rotation has come.
+ * Says how far a key rotation has come, once the store has accepted the key ring (its checkKeys
+ * refuses a ring that cannot read it, so a wrong key stops the server at startup) and recorded the
+ * ring's key ids for `facewire rotate-key`.
  */
 export function reportKeys(
   usage: readonly { keyId: string | null; faces: number }[],

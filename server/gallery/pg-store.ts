@@ -33,7 +33,15 @@ import {
   serverKeysOf,
   toStoredEmbedding as openStored,
 } from './store-common.js'
-import type { AuditRow, ChangeRow, EmbeddingRow, FaceRefRow, FaceRow, IdentityRow } from './store-common.js'
+import type {
+  GalleryOperation,
+  AuditRow,
+  ChangeRow,
+  EmbeddingRow,
+  FaceRefRow,
+  FaceRow,
+  IdentityRow,
+} from './store-common.js'
 import {
   createEmbeddingKeyRing,
   sealEmbedding,
@@ -84,24 +92,9 @@ type Async<F> = F extends (...args: infer A) => infer R ? (...args: A) => Promis
 
 /** The SQLite store's operations, with the same arguments and results, asynchronous. */
 type SharedOperations = {
-  [
-    K in
-      | 'createIdentity'
-      | 'getIdentity'
-      | 'listIdentities'
-      | 'updateIdentity'
-      | 'deleteIdentity'
-      | 'addFace'
-      | 'getFace'
-      | 'listFaces'
-      | 'findFaceBySource'
-      | 'deleteFace'
-      | 'audit'
-      | 'keyUsage'
-      | 'checkKeys'
-      | 'recordServerKeys'
-      | 'serverKeys'
-  ]: Async<GalleryStore[K]>
+  [K in GalleryOperation | 'getFace' | 'keyUsage' | 'checkKeys' | 'recordServerKeys' | 'serverKeys']: Async<
+    GalleryStore[K]
+  >
 }
 
 /** The PostgreSQL store: the SQLite store's operations (asynchronous) and what a cluster adds. */
@@ -168,7 +161,7 @@ const TRANSIENT_NODE_CODES = new Set([
 ])
 
 /** Whether an error from node-postgres means "try again" rather than "this statement is wrong". */
-export function isTransientPgError(error: unknown): boolean {
+function isTransientPgError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false
   const code = (error as { code?: unknown }).code
   if (typeof code === 'string' && (TRANSIENT_SQLSTATES.has(code) || TRANSIENT_NODE_CODES.has(code)))
@@ -180,7 +173,7 @@ export function isTransientPgError(error: unknown): boolean {
 }
 
 /** ERR_STORE_UNAVAILABLE with a one-second Retry-After. */
-export function storeUnavailable(cause: unknown): FacewireError {
+function storeUnavailable(cause: unknown): FacewireError {
   return new FacewireError('ERR_STORE_UNAVAILABLE', undefined, { cause, details: { retryAfterMs: 1000 } })
 }
 

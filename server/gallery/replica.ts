@@ -77,7 +77,6 @@ export interface Replica {
   add(face: StoredEmbedding): void
   /** Takes a face out of the index; false when it was not there. */
   remove(face: { org: string; label: number }): boolean
-  has(face: { org: string; label: number }): boolean
   /** Applies one change-log row: add (its embedding read from `source`) or delete. */
   apply(change: GalleryChange, embeddingByLabel: (label: number) => StoredEmbedding | undefined): void
   recognize(org: string, embedding: Float32Array): Recognition
@@ -232,7 +231,6 @@ export function createReplica(options: ReplicaOptions): Replica {
     },
     add,
     remove,
-    has: (face) => set.get(face.org)?.has(face.label) === true,
     apply,
     recognize: (org, embedding) => recognize(org, embedding),
     similarityToIdentity(org, identityId, embedding) {

@@ -6,10 +6,10 @@
 import { FacewireError } from '../errors.js'
 import type { Metadata } from '../../protocol/wire.js'
 import { openEmbedding, type EmbeddingKeyRing } from './embedding-crypto.js'
-import type { FaceRef, ServerKeys } from './store.js'
+import type { FaceRef, GalleryStore, ServerKeys } from './store.js'
 import type { AuditEntry, Face, GalleryChange, Identity, NewFace, Page, StoredEmbedding } from './types.js'
 
-export const MAX_PAGE_LIMIT = 1000
+const MAX_PAGE_LIMIT = 1000
 
 export function checkLimit(limit: number): number {
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
@@ -58,6 +58,25 @@ export function now(): string {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
 }
+
+/** The operations the gallery facade calls on either store. */
+export type GalleryOperation =
+  | 'createIdentity'
+  | 'getIdentity'
+  | 'listIdentities'
+  | 'updateIdentity'
+  | 'deleteIdentity'
+  | 'addFace'
+  | 'listFaces'
+  | 'findFaceBySource'
+  | 'deleteFace'
+  | 'audit'
+
+/** A store method with the SQLite store's arguments, answering its result or a promise of it. */
+export type MaybeAsync<F> = F extends (...args: infer A) => infer R ? (...args: A) => R | Promise<R> : never
+
+/** The facade's operations as a store provides them (SQLite at once, PostgreSQL with promises). */
+export type GalleryOperations = { [K in GalleryOperation]: MaybeAsync<GalleryStore[K]> }
 
 /** A count or id as a driver returns it: SQLite a number, PostgreSQL's BIGINT a decimal string. */
 type Num = number | string
