@@ -11,6 +11,14 @@ import sharp from 'sharp'
 import type { RgbImage } from '../../server/pipeline/vision/index.js'
 import { seededBytes, seededRandom } from './random.js'
 
+/**
+ * A test's `skip` option when it needs the shared photos: the reason they are absent, or false.
+ * (CI always has them; a bare checkout elsewhere may not.)
+ */
+export function skipWithoutFaces(): string | false {
+  return facesDir() === undefined ? 'the shared face photos (../shared/faces) are absent' : false
+}
+
 /** The shared photo folder (see ../shared/faces/README.md), or undefined when it is absent. */
 export function facesDir(): string | undefined {
   // dist/test/helpers/images.js -> project root is three levels up.

@@ -10,10 +10,10 @@ import { readDevSecret } from '../../server/dev-secret.js'
 import type { BackupManifest } from '../../server/gallery/backup-manifest.js'
 import { runCli, startMain, stopChild, whenReady, type Child } from '../helpers/child.js'
 import { tryEnroll, type Acknowledged } from '../helpers/enroll.js'
-import { facesDir, lfwPeople } from '../helpers/images.js'
+import { lfwPeople, skipWithoutFaces } from '../helpers/images.js'
 import { tempDataDir } from '../helpers/temp-dir.js'
 
-const noFaces = facesDir() === undefined ? 'the shared face photos (../shared/faces) are absent' : false
+const noFaces = skipWithoutFaces()
 
 /** A client of `server` for org acme, with a token signed by the development secret it created. */
 async function clientOf(server: Child): Promise<ApiClient> {

@@ -15,7 +15,7 @@ import { ApiError, createApiClient, type ApiClient } from '../../client/api-clie
 import { mintToken } from '../../server/auth.js'
 import { openDetectStream, openEventStream } from '../../client/stream-client.js'
 import { freePort, startMain, stopChild, whenReady, type Child } from '../helpers/child.js'
-import { facesDir, lfwPeople } from '../helpers/images.js'
+import { lfwPeople, skipWithoutFaces } from '../helpers/images.js'
 import {
   ensurePostgresRunning,
   freshDatabase,
@@ -26,7 +26,7 @@ import {
 import { randomPrefix, SHARED_REDIS_URL } from '../helpers/redis.js'
 import { tempDataDir } from '../helpers/temp-dir.js'
 
-const noFaces = facesDir() === undefined ? 'the shared face photos (../shared/faces) are absent' : false
+const noFaces = skipWithoutFaces()
 const SECRET = 'cluster-test-secret-that-is-long-enough-0123456789'
 /** The documented propagation bound (docs/scale-out.md): a poll period plus load, with room. */
 const PROPAGATION_BOUND_MS = 5000

@@ -13,10 +13,10 @@ import { openStore } from '../../server/gallery/store.js'
 import { createMemoryLogger, testToken, TEST_SECRET } from '../helpers/app.js'
 import { runCli, spawnCli, startMain, stopChild, whenReady, type Child } from '../helpers/child.js'
 import { tryEnroll, type Acknowledged } from '../helpers/enroll.js'
-import { facesDir, lfwPeople } from '../helpers/images.js'
+import { lfwPeople, skipWithoutFaces } from '../helpers/images.js'
 import { tempDataDir } from '../helpers/temp-dir.js'
 
-const noFaces = facesDir() === undefined ? 'the shared face photos (../shared/faces) are absent' : false
+const noFaces = skipWithoutFaces()
 
 async function serve(env: Record<string, string>): Promise<{ server: Child; api: ApiClient }> {
   const server = startMain({ FACEWIRE_JWT_SECRET: TEST_SECRET, FACEWIRE_API_RATE_LIMIT: '1000', ...env })
