@@ -222,7 +222,14 @@ async function joining(): Promise<void> {
     let t = performance.now()
     await seed(db.url, identities)
     const seedS = (performance.now() - t) / 1000
+    // Memory of one loaded instance (indexes plus the rows a search reads), from the process's
+    // RSS around the first load (after a GC when node runs with --expose-gc, as the npm script does).
+    const gc = (globalThis as { gc?: () => void }).gc
+    gc?.()
+    const rssBefore = process.memoryUsage().rss
     const first = await galleryOn(db.url)
+    gc?.()
+    const loadedMiB = (process.memoryUsage().rss - rssBefore) / 2 ** 20
     const rebuildS = first.ms / 1000
     t = performance.now()
     await first.gallery.snapshot()
@@ -242,12 +249,20 @@ async function joining(): Promise<void> {
       snapshotWriteS: round(shareS, 2),
       snapshotJoinS: round(snapshotS, 2),
       speedup: round(rebuildS / snapshotS, 1),
+      loadedMiB: round(loadedMiB, 1),
+      kibPerFace: round((loadedMiB * 1024) / identities, 2),
     }
     rows.push([
       `join ${String(identities)} identities (s)`,
       `rebuild ${String(round(rebuildS, 1))}`,
       `snapshot ${String(round(snapshotS, 1))}`,
       `${round(rebuildS / snapshotS, 1)}x faster from the shared snapshot`,
+    ])
+    rows.push([
+      `memory of a loaded instance (MiB)`,
+      round(loadedMiB, 1),
+      '',
+      `${round((loadedMiB * 1024) / identities, 2)} KiB per face`,
     ])
   } finally {
     await db.drop()
