@@ -29,22 +29,12 @@ import { writeFileDurably, fsyncPath } from './durable-files.js'
 import { MANIFEST_FILE } from './hnsw-index.js'
 import { openPgStore, SNAPSHOT_PART_BYTES, type PgGalleryStore, type SnapshotPart } from './pg-store.js'
 import { createReplica } from './replica.js'
-import type { FaceRef } from './store.js'
 import type { GalleryChange, StoredEmbedding } from './types.js'
 
 /** Change rows read per catch-up query. */
 const CHANGE_BATCH = 1000
 
 const manifestFiles = z.object({ seq: z.number(), orgs: z.array(z.object({ file: z.string() })) })
-
-/** The rows a search reads, in memory: embeddings by label, names by org and identity. */
-function createRowCache(): {
-  byLabel: Map<number, StoredEmbedding>
-  names: Map<string, string>
-  nameKey: (org: string, id: string) => string
-} {
-  return { byLabel: new Map(), names: new Map(), nameKey: (org, id) => `${org}/${id}` }
-}
 
 /** The seq of the snapshot in `dir` (-1 when there is none or it cannot be read). */
 function localSnapshotSeq(dir: string): number {
@@ -143,8 +133,10 @@ export async function followStore(
 ): Promise<GalleryCore> {
   const { logger } = options
   const { modelId } = options.layout
-  const rows = createRowCache()
-  const { byLabel, names, nameKey } = rows
+  // The rows a search reads, in memory: embeddings by label, names by org and identity.
+  const byLabel = new Map<number, StoredEmbedding>()
+  const names = new Map<string, string>()
+  const nameKey = (org: string, id: string): string => `${org}/${id}`
 
   // 1. The shared snapshot, when it is newer than this instance's own.
   const shared = await store.sharedSnapshot()
@@ -176,19 +168,8 @@ export async function followStore(
       },
     }),
   )
-  const refs = function* (): Iterable<FaceRef> {
-    for (const face of byLabel.values()) {
-      yield {
-        label: face.label,
-        faceId: face.faceId,
-        identityId: face.identityId,
-        org: face.org,
-        modelId: face.modelId,
-      }
-    }
-  }
   replica.load(snapshotDir, {
-    faceRefs: refs,
+    faceRefs: () => byLabel.values(),
     embeddings: () => byLabel.values(),
     // Replayed below, asynchronously, as the follower replays everything.
     changesSince: () => [],
