@@ -78,6 +78,18 @@ async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void>
   return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) }
 }
 
+/** The first column of the first row of `text` on the database at `url`. */
+async function queryOne(url: string, text: string): Promise<unknown> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    const { rows: found } = await client.query<Record<string, unknown>>(text)
+    return Object.values(found[0] ?? {})[0]
+  } finally {
+    await client.end()
+  }
+}
+
 /** A deterministic unit vector. */
 function vector(seed: number): Float32Array {
   let state = seed * 2654435761
@@ -222,6 +234,9 @@ async function joining(): Promise<void> {
     let t = performance.now()
     await seed(db.url, identities)
     const seedS = (performance.now() - t) / 1000
+    const databaseBytes = Number(
+      (await queryOne(db.url, 'SELECT pg_database_size(current_database()) AS bytes')) ?? Number.NaN,
+    )
     // Memory of one loaded instance (indexes plus the rows a search reads), from the process's
     // RSS around the first load (after a GC when node runs with --expose-gc, as the npm script does).
     const gc = (globalThis as { gc?: () => void }).gc
@@ -251,6 +266,7 @@ async function joining(): Promise<void> {
       speedup: round(rebuildS / snapshotS, 1),
       loadedMiB: round(loadedMiB, 1),
       kibPerFace: round((loadedMiB * 1024) / identities, 2),
+      databaseKibPerFace: round(databaseBytes / 1024 / identities, 2),
     }
     rows.push([
       `join ${String(identities)} identities (s)`,
@@ -263,6 +279,12 @@ async function joining(): Promise<void> {
       round(loadedMiB, 1),
       '',
       `${round((loadedMiB * 1024) / identities, 2)} KiB per face`,
+    ])
+    rows.push([
+      'database size (MiB)',
+      round(databaseBytes / 2 ** 20, 1),
+      '',
+      `${round(databaseBytes / 1024 / identities, 2)} KiB per face`,
     ])
   } finally {
     await db.drop()
