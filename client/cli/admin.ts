@@ -140,17 +140,8 @@ async function deleteAll(
 const IDENTITY_ACTIONS: Record<string, Action> = {
   async list(positionals, values, { client, mode, print }) {
     exactly(positionals, [])
-    const limit = values.limit === undefined ? Infinity : integer(values.limit, 'limit', 1, 1_000_000)
-    const identities: IdentityBody[] = []
-    let cursor: string | undefined
-    do {
-      const page = await client.listIdentities({
-        limit: Math.min(1000, limit - identities.length),
-        ...(cursor === undefined ? {} : { cursor }),
-      })
-      identities.push(...page.items)
-      cursor = page.nextCursor
-    } while (cursor !== undefined && identities.length < limit)
+    const limit = values.limit === undefined ? undefined : integer(values.limit, 'limit', 1, 1_000_000)
+    const identities = await client.allIdentities(limit)
     print(mode === 'json' ? JSON.stringify(identities) : formatTable(identityColumns, identities))
   },
   async show(positionals, _values, { client, mode, print }) {
