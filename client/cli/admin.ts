@@ -6,7 +6,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import type { AuditEntryBody, FaceBody, IdentityBody } from '../../protocol/wire.js'
 import { ApiError, createApiClient, type ApiClient } from '../api-client.js'
-import { connectionOptions, tokenFrom } from './connection.js'
+import { connectionOptions, failureMessage, tokenFrom } from './connection.js'
 import { formatRecord, formatTable, outputMode, type Column, type OutputMode } from './output.js'
 
 const COMMON = `  --server URL   default $FACEWIRE_URL or http://127.0.0.1:8080
@@ -206,13 +206,8 @@ const AUDIT_ACTIONS: Record<string, Action> = {
 
 /** What a failure prints and its exit status. */
 function failure(error: unknown, server: string): { message: string; code: number } {
-  if (error instanceof ApiError)
-    return { message: error.message, code: error.code === 'ERR_NOT_FOUND' ? 3 : 1 }
-  if (error instanceof TypeError && error.cause instanceof Error) {
-    // fetch: the server is down, the name does not resolve, the URL is wrong.
-    return { message: `cannot reach ${server}: ${error.cause.message}`, code: 1 }
-  }
-  return { message: error instanceof Error ? error.message : String(error), code: 1 }
+  const notFound = error instanceof ApiError && error.code === 'ERR_NOT_FOUND'
+  return { message: failureMessage(error, server), code: notFound ? 3 : 1 }
 }
 
 async function runAdmin(

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ApiError, createApiClient, imageTypeOf, type ApiClient } from '../api-client.js'
 import { createProgress, type Progress } from './progress.js'
-import { connectionOptions, tokenFrom } from './connection.js'
+import { connectionOptions, failureMessage, tokenFrom } from './connection.js'
 
 const USAGE = `usage: facewire enroll DIR [--server URL] [--token TOKEN] [--name-map FILE] [--concurrency N] [--json]
 
@@ -296,14 +296,7 @@ export async function runEnroll(args: string[], env: NodeJS.ProcessEnv = process
     })
     bar?.finish()
   } catch (error) {
-    // fetch says only "fetch failed"; its cause says why (refused, unknown host).
-    const message =
-      error instanceof TypeError && error.cause instanceof Error
-        ? `cannot reach ${values.server}: ${error.cause.message}`
-        : error instanceof Error
-          ? error.message
-          : String(error)
-    process.stderr.write(`facewire enroll: ${message}\n`)
+    process.stderr.write(`facewire enroll: ${failureMessage(error, values.server)}\n`)
     return 1
   }
   process.stdout.write((values.json ? JSON.stringify(summary) : summaryText(summary)) + '\n')
