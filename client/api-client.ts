@@ -45,7 +45,8 @@ export interface ApiClient {
     metadata?: Record<string, unknown>
   }): Promise<IdentityBody>
   listIdentities(options?: { limit?: number; cursor?: string }): Promise<ListResponse<IdentityBody>>
-  allIdentities(): Promise<IdentityBody[]>
+  /** Every identity, oldest first, page after page (the first `max` only, when given). */
+  allIdentities(max?: number): Promise<IdentityBody[]>
   getIdentity(id: string): Promise<IdentityBody>
   updateIdentity(
     id: string,
@@ -107,14 +108,17 @@ export function createApiClient(options: { baseUrl: string; token: string }): Ap
       const qs = params.toString()
       return call('GET', `/identities${qs === '' ? '' : '?' + qs}`)
     },
-    async allIdentities() {
+    async allIdentities(max = Infinity) {
       const all: IdentityBody[] = []
       let cursor: string | undefined
       do {
-        const page = await client.listIdentities({ limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
+        const page = await client.listIdentities({
+          limit: Math.min(1000, max - all.length),
+          ...(cursor === undefined ? {} : { cursor }),
+        })
         all.push(...page.items)
         cursor = page.nextCursor
-      } while (cursor !== undefined)
+      } while (cursor !== undefined && all.length < max)
       return all
     },
     getIdentity: (id) => call('GET', `/identities/${encodeURIComponent(id)}`),

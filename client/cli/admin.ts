@@ -6,7 +6,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import type { AuditEntryBody, FaceBody, IdentityBody } from '../../protocol/wire.js'
 import { ApiError, createApiClient, type ApiClient } from '../api-client.js'
-import { connectionOptions, tokenFrom } from './connection.js'
+import { connectionOptions, failureMessage, tokenFrom } from './connection.js'
 import { formatRecord, formatTable, outputMode, type Column, type OutputMode } from './output.js'
 
 const COMMON = `  --server URL   default $FACEWIRE_URL or http://127.0.0.1:8080
@@ -140,17 +140,8 @@ async function deleteAll(
 const IDENTITY_ACTIONS: Record<string, Action> = {
   async list(positionals, values, { client, mode, print }) {
     exactly(positionals, [])
-    const limit = values.limit === undefined ? Infinity : integer(values.limit, 'limit', 1, 1_000_000)
-    const identities: IdentityBody[] = []
-    let cursor: string | undefined
-    do {
-      const page = await client.listIdentities({
-        limit: Math.min(1000, limit - identities.length),
-        ...(cursor === undefined ? {} : { cursor }),
-      })
-      identities.push(...page.items)
-      cursor = page.nextCursor
-    } while (cursor !== undefined && identities.length < limit)
+    const limit = values.limit === undefined ? undefined : integer(values.limit, 'limit', 1, 1_000_000)
+    const identities = await client.allIdentities(limit)
     print(mode === 'json' ? JSON.stringify(identities) : formatTable(identityColumns, identities))
   },
   async show(positionals, _values, { client, mode, print }) {
@@ -215,13 +206,8 @@ const AUDIT_ACTIONS: Record<string, Action> = {
 
 /** What a failure prints and its exit status. */
 function failure(error: unknown, server: string): { message: string; code: number } {
-  if (error instanceof ApiError)
-    return { message: error.message, code: error.code === 'ERR_NOT_FOUND' ? 3 : 1 }
-  if (error instanceof TypeError && error.cause instanceof Error) {
-    // fetch: the server is down, the name does not resolve, the URL is wrong.
-    return { message: `cannot reach ${server}: ${error.cause.message}`, code: 1 }
-  }
-  return { message: error instanceof Error ? error.message : String(error), code: 1 }
+  const notFound = error instanceof ApiError && error.code === 'ERR_NOT_FOUND'
+  return { message: failureMessage(error, server), code: notFound ? 3 : 1 }
 }
 
 async function runAdmin(

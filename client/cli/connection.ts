@@ -16,3 +16,14 @@ export function tokenFrom(
   const token = values.token ?? env['FACEWIRE_TOKEN']
   return token === undefined || token === '' ? undefined : token
 }
+
+/**
+ * What a failed call prints: the server's error, or why it could not be reached (fetch says only
+ * "fetch failed"; its cause says why: refused, unknown host).
+ */
+export function failureMessage(error: unknown, server: string): string {
+  if (error instanceof TypeError && error.cause instanceof Error) {
+    return `cannot reach ${server}: ${error.cause.message}`
+  }
+  return error instanceof Error ? error.message : String(error)
+}

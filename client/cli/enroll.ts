@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ApiError, createApiClient, imageTypeOf, type ApiClient } from '../api-client.js'
 import { createProgress, type Progress } from './progress.js'
-import { connectionOptions, tokenFrom } from './connection.js'
+import { connectionOptions, failureMessage, tokenFrom } from './connection.js'
 
 const USAGE = `usage: facewire enroll DIR [--server URL] [--token TOKEN] [--name-map FILE] [--concurrency N] [--json]
 
@@ -123,22 +123,23 @@ export async function enrollDirectory(
     if (identity.externalId !== null) existing.set(identity.externalId, identity)
   }
   const folders = [...new Set(jobs.map((job) => job.name))]
-  /** Per folder: the sha256 of every photo enrolled (before this run, or sent in it). */
-  const enrolledHashes = new Map<string, Set<string>>()
+  /**
+   * Whether a photo is enrolled, by `folder/sha256`: those enrolled before this run (true at once)
+   * and those sent in it (the attempt), so the same bytes twice are sent once.
+   */
+  const enrolled = new Map<string, Promise<boolean>>()
   const ids = new Map<string, Promise<string>>()
   for (const folder of folders) {
     const found = existing.get(folder)
-    if (found === undefined) {
-      enrolledHashes.set(folder, new Set())
-      continue
-    }
+    if (found === undefined) continue
     summary.identities.reused++
     const { items } = await client.listFaces(found.id)
-    // A stale face (another model) does not count: enrolling its photo again is what it needs.
-    enrolledHashes.set(
-      folder,
-      new Set(items.flatMap((face) => (face.stale ? [] : (face.sourceSha256 ?? [])))),
-    )
+    for (const face of items) {
+      // A stale face (another model) does not count: enrolling its photo again is what it needs.
+      if (!face.stale && face.sourceSha256 !== null) {
+        enrolled.set(`${folder}/${face.sourceSha256}`, Promise.resolve(true))
+      }
+    }
     const mapped = options.names?.get(folder)
     if (mapped !== undefined && mapped !== found.name) {
       await client.updateIdentity(found.id, { name: mapped })
@@ -173,15 +174,12 @@ export async function enrollDirectory(
     }
   }
 
-  /** Whether a photo was accepted, by folder and sha256: the same bytes twice are sent once. */
-  const sending = new Map<string, Promise<boolean>>()
-  const send = async (job: Job, bytes: Uint8Array, hash: string): Promise<boolean> => {
+  const send = async (job: Job, bytes: Uint8Array): Promise<boolean> => {
     try {
       const answer = await addFace(await identityOf(job.name), bytes, job.file)
       // The server knew these bytes already (another run enrolled them meanwhile).
       if (answer.duplicate) summary.skipped++
       else summary.enrolled++
-      enrolledHashes.get(job.name)?.add(hash)
       accepted.set(job.name, (accepted.get(job.name) ?? 0) + 1)
       return true
     } catch (error) {
@@ -198,15 +196,14 @@ export async function enrollDirectory(
   const worker = async (): Promise<void> => {
     for (let job = jobs[next++]; job !== undefined; job = jobs[next++]) {
       const bytes = await readFile(join(dir, job.file))
-      const hash = sha256(bytes)
-      const key = `${job.name}/${hash}`
-      const earlier = sending.get(key)
-      if (enrolledHashes.get(job.name)?.has(hash) === true || (earlier !== undefined && (await earlier))) {
+      const key = `${job.name}/${sha256(bytes)}`
+      const earlier = enrolled.get(key)
+      if (earlier !== undefined && (await earlier)) {
         // Enrolled before, or the same bytes under another file name of this folder.
         summary.skipped++
       } else {
-        const attempt = send(job, bytes, hash)
-        sending.set(key, attempt)
+        const attempt = send(job, bytes)
+        enrolled.set(key, attempt)
         await attempt
       }
       done++
@@ -299,14 +296,7 @@ export async function runEnroll(args: string[], env: NodeJS.ProcessEnv = process
     })
     bar?.finish()
   } catch (error) {
-    // fetch says only "fetch failed"; its cause says why (refused, unknown host).
-    const message =
-      error instanceof TypeError && error.cause instanceof Error
-        ? `cannot reach ${values.server}: ${error.cause.message}`
-        : error instanceof Error
-          ? error.message
-          : String(error)
-    process.stderr.write(`facewire enroll: ${message}\n`)
+    process.stderr.write(`facewire enroll: ${failureMessage(error, values.server)}\n`)
     return 1
   }
   process.stdout.write((values.json ? JSON.stringify(summary) : summaryText(summary)) + '\n')

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 /**
  * The one `facewire` binary. Commands that only talk to a server over the wire (enroll, replay,
- * identities, faces, audit) live
- * in client/cli/; operator tools that run server code (token, eval, serve) live here in server/cli/.
- * Each is loaded on demand so `facewire --help` stays instant.
+ * identities, faces, audit) live in client/cli/; operator tools that run server code (token, eval,
+ * serve, backup, restore, rotate-key) live here in server/cli/. Each is loaded on demand so
+ * `facewire --help` stays instant.
  */
 import { facewireVersion } from './version.js'
 

@@ -203,3 +203,37 @@ test('a photo whose face is stale (another model) is enrolled again, not answere
   const third = await enrollFace(pipeline, after, target, Uint8Array.from([1, 2, 3]), options)
   assert.deepEqual(third, { face: again.face, duplicate: true }, 'the current face of that photo')
 })
+
+test('the same bytes enrolled while an upload of them was analysed make that upload a duplicate, not a second face', async (t) => {
+  const faces = gallery(t)
+  const ada = await faces.createIdentity('acme', { name: 'Ada' }, actor)
+  const options = { maxFaces: 10, minQuality: 0.3 }
+  const target = { org: 'acme', identityId: ada.id, actor }
+  const photo = () => Uint8Array.from([1, 2, 3, 4])
+  // The first upload's analysis is held until a second upload of the same bytes is enrolled.
+  const slow = fakePipeline([face(100)])
+  let entered!: () => void
+  const analysing = new Promise<void>((resolve) => {
+    entered = resolve
+  })
+  let release!: () => void
+  const held = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  const heldPipeline: Pipeline = {
+    ...slow.pipeline,
+    analyze: async (bytes, analyzeOptions) => {
+      entered()
+      await held
+      return slow.pipeline.analyze(bytes, analyzeOptions)
+    },
+  }
+  const first = enrollFace(heldPipeline, faces, target, photo(), options)
+  await analysing
+  const second = await enrollFace(fakePipeline([face(100)]).pipeline, faces, target, photo(), options)
+  assert.equal(second?.duplicate, false)
+  release()
+  assert.deepEqual(await first, { face: second.face, duplicate: true })
+  assert.equal(slow.calls.length, 1, 'the first upload was analysed, then found the face')
+  assert.equal((await faces.listFaces('acme', ada.id))?.length, 1)
+})
