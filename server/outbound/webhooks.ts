@@ -128,6 +128,7 @@ export function createWebhookDispatcher(options: WebhookDispatcherOptions): Webh
   const deliver = async (state: EndpointState, delivery: Delivery): Promise<'done' | 'stopped'> => {
     const { endpoint } = state
     let last: Attempt = { outcome: 'network_error' }
+    let attempts = 0
     for (let n = 1; n <= endpoint.maxAttempts; n++) {
       if (n > 1) {
         metrics.webhookRetries.inc({ endpoint: endpoint.id })
@@ -138,6 +139,7 @@ export function createWebhookDispatcher(options: WebhookDispatcherOptions): Webh
         if (!waited) return 'stopped'
       }
       last = await attempt(endpoint, delivery, n)
+      attempts = n
       if (stopping.signal.aborted) return 'stopped'
       metrics.webhookDeliveries.inc({ endpoint: endpoint.id, outcome: last.outcome })
       if (last.outcome === 'delivered') {
@@ -167,7 +169,7 @@ export function createWebhookDispatcher(options: WebhookDispatcherOptions): Webh
         endpoint: endpoint.id,
         org: endpoint.org,
         eventId: delivery.event.id,
-        attempts: endpoint.maxAttempts,
+        attempts,
         outcome: last.outcome,
         status: last.status,
       },
