@@ -13,6 +13,7 @@ import { backoffDelayMs } from './backoff.js'
 import { createBoundedQueue, type BoundedQueue } from './bounded-queue.js'
 import { SIGNATURE_HEADER, toSignatureHeader } from './signature.js'
 import type { WebhookEndpoint } from './webhooks-file.js'
+import { within } from './within.js'
 
 export const EVENT_ID_HEADER = 'facewire-event-id'
 export const EVENT_TYPE_HEADER = 'facewire-event-type'
@@ -233,11 +234,7 @@ export function createWebhookDispatcher(options: WebhookDispatcherOptions): Webh
     },
     async close(graceMs) {
       closed = true
-      const graceOver = new AbortController()
-      const idle = Promise.all(states.map((state) => state.running))
-      const grace = sleep(graceMs, undefined, { signal: graceOver.signal }).catch(() => undefined)
-      await Promise.race([idle, grace])
-      graceOver.abort()
+      await within(Promise.all(states.map((state) => state.running)), graceMs)
       stopping.abort()
       await Promise.all(states.map((state) => state.running))
       for (const state of states) {
