@@ -39,8 +39,6 @@ export interface Metrics {
   readonly clusterEvents: Counter<'direction'>
   /** WebSocket closes by route and close code (1008: the connection overdrew its budget). */
   readonly wsCloses: Counter<'route' | 'code'>
-  /** Faces answered with a decision, by source, status and bounded org label (`orgLabel`). */
-  readonly decisions: Counter<'source' | 'status' | 'org'>
   /** Webhook delivery attempts by endpoint id and outcome (delivered, http_error, timeout, network_error). */
   readonly webhookDeliveries: Counter<'endpoint' | 'outcome'>
   readonly webhookRetries: Counter<'endpoint'>
@@ -56,11 +54,10 @@ export interface Metrics {
   /** MQTT connections (one per organization) currently connected to the broker. */
   readonly mqttConnected: Gauge
   /**
-   * The `org` label for an organization: its own id for the first MAX_ORG_LABELS organizations
-   * this process counts, OTHER_ORG_LABEL for the rest (bounded cardinality).
+   * Counts the decisions of the faces of one answer (`facewire_decisions_total`), under the
+   * organization's own `org` label for the first MAX_ORG_LABELS organizations this process counts
+   * and OTHER_ORG_LABEL for the rest (bounded cardinality).
    */
-  orgLabel(org: string): string
-  /** Counts the decisions of the faces of one answer. */
   countDecisions(
     source: DecisionSource,
     org: string,
@@ -83,14 +80,12 @@ export function createMetrics(): Metrics {
   }
   const decisions = new Counter({
     name: 'facewire_decisions_total',
-    help: 'Faces answered with a decision, by source (rest, stream), status (match, uncertain, unknown) and org (the first 20 organizations; the rest are org="_other")',
+    help: `Faces answered with a decision, by source (rest, stream), status (match, uncertain, unknown) and org (the first ${String(MAX_ORG_LABELS)} organizations; the rest are org="${OTHER_ORG_LABEL}")`,
     labelNames: ['source', 'status', 'org'],
     registers: [registry],
   })
   return {
     registry,
-    decisions,
-    orgLabel,
     countDecisions(source, org, faces) {
       if (faces.length === 0) return
       const label = orgLabel(org)

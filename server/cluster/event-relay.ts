@@ -21,12 +21,9 @@ export interface EventRelayOptions {
   logger: Logger
   /** Counts events by direction: sent (to Redis), received (from others), dropped (not sent). */
   count?: (direction: 'sent' | 'received' | 'dropped') => void
-  /** This instance's id in the messages (default: random); instances must not share one. */
-  instanceId?: string
 }
 
 export interface EventRelay {
-  readonly instanceId: string
   /** Delivers `text` to this instance's watchers of `topic`, and to every other instance's. */
   publish(topic: string, text: string): void
 }
@@ -50,7 +47,8 @@ interface Envelope {
 
 export function createEventRelay(options: EventRelayOptions): EventRelay {
   const { link, deliver, logger } = options
-  const instanceId = options.instanceId ?? randomBytes(9).toString('base64url')
+  // This instance's id in the messages: random, new at each start, so no two instances share one.
+  const instanceId = randomBytes(9).toString('base64url')
   const count = options.count ?? (() => undefined)
   let pending = 0
 
@@ -66,7 +64,6 @@ export function createEventRelay(options: EventRelayOptions): EventRelay {
   })
 
   return {
-    instanceId,
     publish(topic, text) {
       deliver(topic, text)
       if (pending >= MAX_PENDING_PUBLISHES) {

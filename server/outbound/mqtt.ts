@@ -11,7 +11,6 @@
  * organization (full: the oldest is dropped and counted), never on the frame path.
  */
 import { randomBytes } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { connect, type MqttClient } from 'mqtt'
 import type { Logger } from '../logger.js'
 import type { Metrics } from '../metrics.js'
@@ -19,6 +18,7 @@ import type { Readiness } from '../readiness.js'
 import type { OutboundEvent } from '../../protocol/wire.js'
 import { createBoundedQueue, type BoundedQueue } from './bounded-queue.js'
 import { eventTopic, STATUS_OFFLINE, STATUS_ONLINE, statusTopic } from './topics.js'
+import { within } from './within.js'
 
 export interface MqttPublisherOptions {
   /** The broker (mqtt://, mqtts://, ws://, wss://; credentials in it are never logged). */
@@ -205,29 +205,21 @@ export function createMqttPublisher(options: MqttPublisherOptions): MqttPublishe
     },
     async close(graceMs) {
       closing = true
-      const graceOver = new AbortController()
-      await Promise.race([
-        sleep(graceMs, undefined, { signal: graceOver.signal }).catch(() => undefined),
-        new Promise<void>((resolve) => {
-          onProgress = () => {
-            if (drained()) resolve()
-          }
-          onProgress()
-        }),
-      ])
-      graceOver.abort()
+      const drain = new Promise<void>((resolve) => {
+        onProgress = () => {
+          if (drained()) resolve()
+        }
+        onProgress()
+      })
+      await within(drain, graceMs)
       onProgress = undefined
       await Promise.all(
         [...links.values()].map(async (link) => {
           let saidOffline = false
           if (link.connected) {
             // Bounded like the drain: a broker that went away meanwhile does not hold the stop.
-            const bound = new AbortController()
-            saidOffline = await Promise.race([
-              publishStatus(link, STATUS_OFFLINE),
-              sleep(Math.min(graceMs, 1000), false, { signal: bound.signal }).catch(() => false),
-            ])
-            bound.abort()
+            saidOffline =
+              (await within(publishStatus(link, STATUS_OFFLINE), Math.min(graceMs, 1000))) ?? false
           }
           const left = link.queue.drain().length
           if (left > 0) metrics.mqttDropped.inc({ reason: 'shutdown' }, left)

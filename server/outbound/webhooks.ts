@@ -13,6 +13,7 @@ import { backoffDelayMs } from './backoff.js'
 import { createBoundedQueue, type BoundedQueue } from './bounded-queue.js'
 import { SIGNATURE_HEADER, toSignatureHeader } from './signature.js'
 import type { WebhookEndpoint } from './webhooks-file.js'
+import { within } from './within.js'
 
 export const EVENT_ID_HEADER = 'facewire-event-id'
 export const EVENT_TYPE_HEADER = 'facewire-event-type'
@@ -128,6 +129,7 @@ export function createWebhookDispatcher(options: WebhookDispatcherOptions): Webh
   const deliver = async (state: EndpointState, delivery: Delivery): Promise<'done' | 'stopped'> => {
     const { endpoint } = state
     let last: Attempt = { outcome: 'network_error' }
+    let attempts = 0
     for (let n = 1; n <= endpoint.maxAttempts; n++) {
       if (n > 1) {
         metrics.webhookRetries.inc({ endpoint: endpoint.id })
@@ -138,6 +140,7 @@ export function createWebhookDispatcher(options: WebhookDispatcherOptions): Webh
         if (!waited) return 'stopped'
       }
       last = await attempt(endpoint, delivery, n)
+      attempts = n
       if (stopping.signal.aborted) return 'stopped'
       metrics.webhookDeliveries.inc({ endpoint: endpoint.id, outcome: last.outcome })
       if (last.outcome === 'delivered') {
@@ -167,7 +170,7 @@ export function createWebhookDispatcher(options: WebhookDispatcherOptions): Webh
         endpoint: endpoint.id,
         org: endpoint.org,
         eventId: delivery.event.id,
-        attempts: endpoint.maxAttempts,
+        attempts,
         outcome: last.outcome,
         status: last.status,
       },
@@ -231,11 +234,7 @@ export function createWebhookDispatcher(options: WebhookDispatcherOptions): Webh
     },
     async close(graceMs) {
       closed = true
-      const graceOver = new AbortController()
-      const idle = Promise.all(states.map((state) => state.running))
-      const grace = sleep(graceMs, undefined, { signal: graceOver.signal }).catch(() => undefined)
-      await Promise.race([idle, grace])
-      graceOver.abort()
+      await within(Promise.all(states.map((state) => state.running)), graceMs)
       stopping.abort()
       await Promise.all(states.map((state) => state.running))
       for (const state of states) {

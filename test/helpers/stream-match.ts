@@ -4,18 +4,21 @@
  * with another.
  */
 import assert from 'node:assert/strict'
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { createApiClient } from '../../client/api-client.js'
 import { openDetectStream, type DetectStream } from '../../client/stream-client.js'
 import type { OutboundEvent, StreamAnswer } from '../../protocol/wire.js'
 import { testToken } from './app.js'
-import { facesDir } from './images.js'
+import { examplePhoto, facesDir } from './images.js'
 
-/** A photo of face_recognition-examples in the shared photo folder; call when facesDir() found it. */
-export function examplePhoto(path: string): Promise<Buffer> {
-  return readFile(join(facesDir() ?? '', 'face_recognition-examples', path))
-}
+/** The photos of face_recognition-examples (re-exported: these tests import it from here). */
+export { examplePhoto }
+
+/** The `skip` of a test that needs the shared photos: the reason when they are absent. */
+export const noFaces =
+  facesDir() === undefined ? 'the shared face photos (../shared/faces) are absent' : false
+
+/** Server settings that keep the frame rate limits out of a test's way. */
+export const NO_FPS_LIMITS = { FACEWIRE_STREAM_MAX_FPS: '1000', FACEWIRE_ORG_MAX_FPS: '1000' } as const
 
 /** A server on 127.0.0.1: an in-process app (startTestApp) or a child (startMain, whenReady). */
 export interface Listening {
@@ -23,6 +26,16 @@ export interface Listening {
 }
 
 export const baseUrl = (server: Listening): string => `http://127.0.0.1:${String(server.port)}`
+
+/** GET /ready's body: `status` (`ready`, `degraded`) and, when degraded, what is and why. */
+export interface ReadyBody {
+  status: string
+  degraded?: Record<string, string>
+}
+
+export async function readyBody(server: Listening): Promise<ReadyBody> {
+  return (await (await fetch(`${baseUrl(server)}/ready`)).json()) as ReadyBody
+}
 
 /** Enrolls Kit Harington in `org`; resolves with his identity id. */
 export async function enrollKit(server: Listening, org: string): Promise<string> {

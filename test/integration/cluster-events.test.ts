@@ -6,11 +6,8 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
-import { createApiClient } from '../../client/api-client.js'
-import { openDetectStream, openEventStream, type EventStream } from '../../client/stream-client.js'
+import { openEventStream, type EventStream } from '../../client/stream-client.js'
 import type { MatchEvent, UnknownEvent } from '../../protocol/wire.js'
 import { createEventRelay } from '../../server/cluster/event-relay.js'
 import { createRedisLink, type RedisLink } from '../../server/cluster/redis.js'
@@ -18,22 +15,22 @@ import { createReadiness } from '../../server/readiness.js'
 import { isEventsTopic } from '../../server/streams/events.js'
 import { createMemoryLogger, startTestApp, testToken, type StartedApp } from '../helpers/app.js'
 import { httpRequest } from '../helpers/http.js'
-import { encode, facesDir, texturedScene } from '../helpers/images.js'
+import { encode, texturedScene } from '../helpers/images.js'
 import { privateRedisFor, randomPrefix, SHARED_REDIS_URL, until } from '../helpers/redis.js'
-
-const faces = facesDir()
-const noFaces = faces === undefined ? 'the shared face photos (../shared/faces) are absent' : false
-const examples = join(faces ?? '', 'face_recognition-examples')
-const photo = (path: string): Promise<Buffer> => readFile(join(examples, path))
-
-const base = (started: StartedApp): string => `http://127.0.0.1:${String(started.port)}`
+import {
+  baseUrl,
+  enrollKit,
+  examplePhoto,
+  NO_FPS_LIMITS,
+  noFaces,
+  openStream,
+} from '../helpers/stream-match.js'
 
 /** Fast enough for tests, limits out of the way unless a test sets its own. */
 const clusterEnv = (url: string, prefix: string): Record<string, string> => ({
   FACEWIRE_REDIS_URL: url,
   FACEWIRE_REDIS_PREFIX: prefix,
-  FACEWIRE_STREAM_MAX_FPS: '1000',
-  FACEWIRE_ORG_MAX_FPS: '1000',
+  ...NO_FPS_LIMITS,
 })
 
 async function startApp(t: TestContext, env: Record<string, string>): Promise<StartedApp> {
@@ -44,19 +41,11 @@ async function startApp(t: TestContext, env: Record<string, string>): Promise<St
 
 const reachesRedis = (started: StartedApp): boolean => started.app.readiness.degraded()['redis'] === undefined
 
-/** Enrolls Kit Harington on `started` (the only instance that knows him); his identity id. */
-async function enrollKit(started: StartedApp, org: string): Promise<string> {
-  const api = createApiClient({ baseUrl: base(started), token: testToken(org) })
-  const kit = await api.createIdentity({ name: 'Kit Harington' })
-  await api.addFace(kit.id, await photo('kit_harington/1.jpeg'))
-  return kit.id
-}
-
 /** A new stream on `started` shown Kit until he is matched (a new session: a new event); its session id. */
 async function streamKit(started: StartedApp, org: string, camera: string): Promise<string> {
-  const stream = await openDetectStream({ baseUrl: base(started), token: testToken(org) })
+  const stream = await openStream(started, org)
   try {
-    const frame = await photo('kit_harington/3.jpg')
+    const frame = await examplePhoto('kit_harington/3.jpg')
     for (let frameId = 1; frameId <= 4; frameId++) {
       const answer = stream.answerFor(frameId)
       stream.send({ frameId, camera }, frame)
@@ -131,9 +120,12 @@ test(
     assert.equal((JSON.parse(ready.body) as { status: string }).status, 'ready')
 
     const kitId = await enrollKit(a, 'acme')
-    const onB = await openEventStream({ baseUrl: base(b), token: testToken('acme', ['watch']) })
-    const outsiderOnB = await openEventStream({ baseUrl: base(b), token: testToken('other-org', ['watch']) })
-    const onA = await openEventStream({ baseUrl: base(a), token: testToken('acme', ['watch']) })
+    const onB = await openEventStream({ baseUrl: baseUrl(b), token: testToken('acme', ['watch']) })
+    const outsiderOnB = await openEventStream({
+      baseUrl: baseUrl(b),
+      token: testToken('other-org', ['watch']),
+    })
+    const onA = await openEventStream({ baseUrl: baseUrl(a), token: testToken('acme', ['watch']) })
     t.after(() => {
       for (const watcher of [onB, outsiderOnB, onA]) watcher.close()
     })
@@ -226,8 +218,8 @@ test("an organization's REST and stream rate limits hold across instances: point
   const image = await encode(texturedScene(96, 64), 'jpeg')
   const frames = await spendThenOneMore(2, async (org) => {
     // Streams open before the clock starts; the per-connection limit (1000/s) is out of the way.
-    const onA = await openDetectStream({ baseUrl: base(a), token: testToken(org) })
-    const onB = await openDetectStream({ baseUrl: base(b), token: testToken(org) })
+    const onA = await openStream(a, org)
+    const onB = await openStream(b, org)
     let frameId = 0
     const frameOn = (stream: typeof onA) => async () => {
       const answer = stream.answerFor(++frameId)
@@ -280,7 +272,7 @@ test(
     assert.ok(await limited(), 'the insurance limiter holds the REST limit')
 
     await enrollKit(a, 'acme')
-    const watcher = await openEventStream({ baseUrl: base(a), token: testToken('acme', ['watch']) })
+    const watcher = await openEventStream({ baseUrl: baseUrl(a), token: testToken('acme', ['watch']) })
     t.after(() => {
       watcher.close()
     })

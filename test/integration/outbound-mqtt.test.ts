@@ -8,7 +8,6 @@ import { test } from 'node:test'
 import type { OutboundEvent } from '../../protocol/wire.js'
 import { startTestApp, tempDataDir, TEST_SECRET } from '../helpers/app.js'
 import { freePort, startMain, stopChild, whenReady } from '../helpers/child.js'
-import { facesDir } from '../helpers/images.js'
 import { sampleValue, scrapeMetrics } from '../helpers/metrics.js'
 import {
   clearRetained,
@@ -24,11 +23,13 @@ import {
   enrollKit,
   examplePhoto,
   firstStatus,
+  NO_FPS_LIMITS,
+  noFaces,
   openStream,
+  readyBody,
   streamFrames,
 } from '../helpers/stream-match.js'
 
-const noFaces = facesDir() === undefined ? 'the shared face photos (../shared/faces) are absent' : false
 const mosquitto = findMosquitto()
 const noMosquitto =
   mosquitto === undefined && process.env['CI'] === undefined ? 'mosquitto is not installed' : noFaces
@@ -48,8 +49,7 @@ test(
       FACEWIRE_MQTT_ORGS: 'acme,other-org',
       FACEWIRE_MQTT_PREFIX: prefix,
       FACEWIRE_EVENTS_UNKNOWN: 'true',
-      FACEWIRE_STREAM_MAX_FPS: '1000',
-      FACEWIRE_ORG_MAX_FPS: '1000',
+      ...NO_FPS_LIMITS,
     })
     let stopped = false
     t.after(async () => {
@@ -204,8 +204,7 @@ test(
       FACEWIRE_MQTT_PREFIX: prefix,
       FACEWIRE_MQTT_QUEUE: '2',
       FACEWIRE_EVENT_COOLDOWN_MS: '0',
-      FACEWIRE_STREAM_MAX_FPS: '1000',
-      FACEWIRE_ORG_MAX_FPS: '1000',
+      ...NO_FPS_LIMITS,
     })
     t.after(async () => {
       await stopChild(server)
@@ -231,9 +230,7 @@ test(
     assert.ok(events >= 4, `${String(events)} matched frames`)
     let metrics = await scrapeMetrics(ready.port)
     assert.equal(sampleValue(metrics, 'facewire_mqtt_dropped_total', { reason: 'queue_full' }), events - 2)
-    const health = (await (await fetch(`${ready.baseUrl}/ready`)).json()) as {
-      degraded?: Record<string, string>
-    }
+    const health = await readyBody(ready)
     assert.match(health.degraded?.['mqtt'] ?? '', /1 of 1 broker connections down/)
 
     // Back on the same port: facewire reconnects by itself and publishes the two it kept.

@@ -11,22 +11,21 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { createApiClient } from '../../client/api-client.js'
-import { startTestApp, tempDataDir, testToken } from '../helpers/app.js'
+import { apiClientFor, startTestApp, tempDataDir } from '../helpers/app.js'
 import { freePort } from '../helpers/child.js'
-import { facesDir } from '../helpers/images.js'
 import { sampleValue, scrapeMetrics } from '../helpers/metrics.js'
 import {
   assertKitMatch,
-  baseUrl,
   enrollKit,
   examplePhoto,
   firstStatus,
+  NO_FPS_LIMITS,
+  noFaces,
   openStream,
+  readyBody,
   streamFrames,
 } from '../helpers/stream-match.js'
 
-const noFaces = facesDir() === undefined ? 'the shared face photos (../shared/faces) are absent' : false
 const SECRET = 'whsec_9c1f4e2a7b3d5c6e8f0a1b2c3d4e5f60'
 const OTHER_SECRET = 'whsec_other_0a1b2c3d4e5f60718293a4b5c6d7e8f9'
 
@@ -119,8 +118,7 @@ test(
     ])
     const started = await startTestApp({
       FACEWIRE_WEBHOOKS_FILE: file,
-      FACEWIRE_STREAM_MAX_FPS: '1000',
-      FACEWIRE_ORG_MAX_FPS: '1000',
+      ...NO_FPS_LIMITS,
     })
     t.after(() => started.stop())
     const kitId = await enrollKit(started, 'acme')
@@ -161,7 +159,7 @@ test(
     assert.deepEqual(other.deliveries, [], "another organization's endpoint gets nothing")
 
     // A REST recognition is a decision too (counted), but not an event (no delivery).
-    const api = createApiClient({ baseUrl: baseUrl(started), token: testToken('acme') })
+    const api = apiClientFor(started, 'acme')
     const rest = await api.recognize(await examplePhoto('kit_harington/3.jpg'), 'image/jpeg')
     assert.equal(rest.faces[0]?.decision.status, 'match')
 
@@ -227,8 +225,7 @@ test(
       FACEWIRE_MQTT_QUEUE: '3',
       // An event for every matched frame.
       FACEWIRE_EVENT_COOLDOWN_MS: '0',
-      FACEWIRE_STREAM_MAX_FPS: '1000',
-      FACEWIRE_ORG_MAX_FPS: '1000',
+      ...NO_FPS_LIMITS,
     })
     let stopped = false
     t.after(async () => {
@@ -263,10 +260,7 @@ test(
     assert.equal(sampleValue(metrics, 'facewire_mqtt_publishes_total', { outcome: 'sent' }), 0)
     assert.equal(sampleValue(metrics, 'facewire_mqtt_connected'), 0)
     // Still ready, and saying what is wrong.
-    const ready = (await (await fetch(`http://127.0.0.1:${String(started.port)}/ready`)).json()) as {
-      status: string
-      degraded?: Record<string, string>
-    }
+    const ready = await readyBody(started)
     assert.equal(ready.status, 'degraded')
     assert.match(ready.degraded?.['mqtt'] ?? '', /1 of 1 broker connections down/)
     const lines = started.lines()

@@ -162,6 +162,11 @@ test('after the last attempt an event is a dead letter; a 4xx refusal is one at 
     'down 500',
     'picky 400',
   ])
+  // The attempts really made: every one for `down`, the refused first one for `picky`.
+  assert.deepEqual(dead.map((line) => `${String(line['endpoint'])} ${String(line['attempts'])}`).sort(), [
+    'down 4',
+    'picky 1',
+  ])
   assert.ok(!JSON.stringify(lines()).includes(secret), 'the secret is never logged')
 })
 
