@@ -8,14 +8,13 @@ import { createApiClient } from '../../client/api-client.js'
 import { openDetectStream, type DetectStream } from '../../client/stream-client.js'
 import type { OutboundEvent, StreamAnswer } from '../../protocol/wire.js'
 import { testToken } from './app.js'
-import { examplePhoto, facesDir } from './images.js'
+import { examplePhoto, skipWithoutFaces } from './images.js'
 
 /** The photos of face_recognition-examples (re-exported: these tests import it from here). */
 export { examplePhoto }
 
 /** The `skip` of a test that needs the shared photos: the reason when they are absent. */
-export const noFaces =
-  facesDir() === undefined ? 'the shared face photos (../shared/faces) are absent' : false
+export const noFaces = skipWithoutFaces()
 
 /** Server settings that keep the frame rate limits out of a test's way. */
 export const NO_FPS_LIMITS = { FACEWIRE_STREAM_MAX_FPS: '1000', FACEWIRE_ORG_MAX_FPS: '1000' } as const
