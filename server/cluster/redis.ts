@@ -9,6 +9,7 @@
  * transition is logged once (`redis.up`, `redis.down` with the reason) and mirrored in readiness:
  * `degraded.redis` while down. The URL is never logged; its password is scrubbed from reasons.
  */
+import { equalJitterDelayMs } from '../backoff.js'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { Logger } from '../logger.js'
 import type { Readiness } from '../readiness.js'
@@ -63,17 +64,10 @@ const MAX_REASON_CHARS = 200
 
 /**
  * The delay before reconnection attempt `attempt` (1, 2, ...): `baseMs * 2^(attempt-1)` capped at
- * `maxMs`, then a random share of it between half and all, so instances that lost Redis together
- * do not reconnect in step.
+ * `maxMs`, then a random share of it between half and all (equal jitter, server/backoff.ts), so
+ * instances that lost Redis together do not reconnect in step.
  */
-export function retryDelayMs(
-  attempt: number,
-  retry: { baseMs: number; maxMs: number },
-  random: () => number = Math.random,
-): number {
-  const ceiling = Math.min(retry.maxMs, retry.baseMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30))
-  return Math.max(1, Math.round(ceiling * (0.5 + 0.5 * random())))
-}
+export const retryDelayMs = equalJitterDelayMs
 
 /** Where the URL points, for logs: host, port and database; never the user or password. */
 export function describeRedisUrl(url: string): { target: string; db: number; tls: boolean } {

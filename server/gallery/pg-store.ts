@@ -16,6 +16,7 @@
  * call fails with ERR_STORE_UNAVAILABLE (503).
  */
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID, type KeyObject } from 'node:crypto'
+import { equalJitterDelayMs } from '../backoff.js'
 import pg from 'pg'
 import {
   checkLimit,
@@ -186,6 +187,10 @@ const CHANGES_LOCK = 0x66776368
 const SNAPSHOT_LOCK = 0x6677736e
 /** Advisory lock held while migrating ('fwmg'). */
 const MIGRATION_LOCK = 0x66776d67
+/** Waits between retries: of startup, of a query, of the listening connection. */
+const STARTUP_BACKOFF = { baseMs: 100, maxMs: 2000 }
+const QUERY_BACKOFF = { baseMs: 50, maxMs: 1000 }
+const LISTEN_BACKOFF = { baseMs: 100, maxMs: 5000 }
 export const CHANGES_CHANNEL = 'facewire_changes'
 
 /** The schema, one entry per version; append only. */
@@ -321,7 +326,7 @@ export async function openPgStore(options: PgStoreOptions): Promise<PgGallerySto
         const waited = Date.now() - started
         if (!isTransientPgError(error) || waited >= (options.startupWaitMs ?? 30_000)) throw error
         if (attempt === 0) logger.warn({ err: redact(error) }, 'database.waiting')
-        await sleep(Math.min(2000, 100 * 2 ** attempt))
+        await sleep(equalJitterDelayMs(attempt + 1, STARTUP_BACKOFF))
       }
     }
   } catch (error) {
@@ -404,7 +409,7 @@ function createPgStore(
         health(errorMessage(error))
         const waited = Date.now() - started
         if (closed || waited >= retryForMs) throw storeUnavailable(error)
-        const backoff = Math.min(1000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2)
+        const backoff = equalJitterDelayMs(attempt + 1, QUERY_BACKOFF)
         await sleep(Math.min(backoff, retryForMs - waited))
       }
     }
@@ -871,7 +876,7 @@ function createPgStore(
           void listener.end().catch(() => undefined)
           if (stopped || closed) return
           health(errorMessage(error))
-          const delay = Math.min(5000, 100 * 2 ** attempt++) * (0.5 + Math.random() / 2)
+          const delay = equalJitterDelayMs(++attempt, LISTEN_BACKOFF)
           // Once per outage at warn; the attempts after it at debug (a long outage is not a log flood).
           const level = attempt === 1 ? 'warn' : 'debug'
           logger[level]({ err: redact(error), retryInMs: Math.round(delay) }, 'database.listen_lost')

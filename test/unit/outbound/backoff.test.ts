@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { backoffDelayMs } from '../../../server/outbound/backoff.js'
+import { backoffDelayMs } from '../../../server/backoff.js'
 
 const policy = { baseMs: 1000, maxMs: 60_000 }
 const almostOne = 1 - Number.EPSILON
